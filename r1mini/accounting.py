@@ -1,0 +1,125 @@
+"""What a configuration costs: parameters (total, activated per token, by component), KV-cache bytes
+per token, and weight memory, all computed from the model the config builds (on the meta device, so
+the 671B model costs nothing to count).
+
+V3 paper §1 and Table 1 report 671B total and 37B activated parameters for DeepSeek-V3 (the MTP module
+adds 14B, of which 11.5B are its own, §4.2). KV-cache sizes follow §2.1.1 (only `c^{KV}` and `k^R` are
+cached); FP8 weight storage follows §3.3 (E4M3 with one fp32 scale per 128×128 block).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import torch
+from torch import nn
+
+from r1mini.config import ModelConfig
+from r1mini.model import Experts, Transformer
+
+COMPONENTS = (
+    "embedding", "attention", "norms", "dense_mlp", "gates", "shared_experts", "routed_experts", "head",
+)  # fmt: skip
+
+
+def _component(name: str) -> str:
+    """Which component a parameter name (inside a block or the main stack) belongs to."""
+    if name.startswith("embed."):
+        return "embedding"
+    if name.startswith("head."):
+        return "head"
+    if ".attn." in name:
+        return "attention"
+    if "norm" in name:
+        return "norms"
+    if ".experts." in name:
+        return "routed_experts"
+    if ".shared_experts." in name:
+        return "shared_experts"
+    if ".gate." in name:
+        return "gates"
+    if ".ffn." in name:
+        return "dense_mlp"
+    return "mtp_projection"  # eh_proj
+
+
+@lru_cache(maxsize=16)
+def meta_model(config: ModelConfig) -> Transformer:
+    """The model `config` describes, on the meta device (shapes only, no memory)."""
+    with torch.device("meta"):
+        return Transformer(config)
+
+
+def count_parameters(config: ModelConfig) -> dict:
+    """Parameter counts of `config`'s model.
+
+    Returns a dict with `total` (main model, MTP excluded), `activated` (per token: everything but the
+    routed experts, plus `K_r / N_r` of those), `mtp` (parameters unique to the MTP modules; they reuse
+    the embedding and head), `mtp_activated`, and `breakdown` / `mtp_breakdown`: component -> count.
+    """
+    model = meta_model(config)
+    main = dict.fromkeys(COMPONENTS, 0)
+    mtp: dict[str, int] = {}
+    for name, p in model.named_parameters():
+        if name.startswith("mtp."):
+            part = _component(name)
+            mtp[part] = mtp.get(part, 0) + p.numel()
+        else:
+            main[_component(name)] += p.numel()
+    share = config.n_activated_experts / config.n_routed_experts
+
+    def activated(counts: dict[str, int]) -> int:
+        routed = counts.get("routed_experts", 0)
+        return sum(counts.values()) - routed + round(routed * share)
+
+    return {
+        "total": sum(main.values()),
+        "activated": activated(main),
+        "mtp": sum(mtp.values()),
+        "mtp_activated": activated(mtp),
+        "breakdown": main,
+        "mtp_breakdown": mtp,
+    }
+
+
+def kv_cache_bytes_per_token(config: ModelConfig, bytes_per_element: int = 2) -> dict[str, int]:
+    """KV-cache bytes one token costs across all layers (bf16 by default).
+
+    `absorbed_mla`: the latent `c^{KV}` plus the shared roped key, `(kv_lora_rank + rope)·L`;
+    `naive_mla`: expanded per-head keys and values, `H·(nope + rope + v)·L`;
+    `mha`: standard multi-head attention with as many heads of width `v_head_dim`, `2·H·v·L`.
+    """
+    c = config
+    elements = {
+        "absorbed_mla": (c.kv_lora_rank + c.qk_rope_head_dim) * c.n_layers,
+        "naive_mla": c.n_heads * (c.qk_head_dim + c.v_head_dim) * c.n_layers,
+        "mha": 2 * c.n_heads * c.v_head_dim * c.n_layers,
+    }
+    return {kind: n * bytes_per_element for kind, n in elements.items()}
+
+
+def weight_bytes(config: ModelConfig, include_mtp: bool = False) -> dict[str, int]:
+    """Bytes to hold the weights: all in bf16, or DeepSeek-V3's FP8 layout (§3.3): every projection
+    matrix (attention, dense and expert FFNs) in E4M3 plus one fp32 scale per 128×128 block; embedding,
+    head, norms and gates stay in bf16."""
+    model = meta_model(config)
+    matrices: set[int] = set()
+    for name, module in model.named_modules():
+        if include_mtp or not name.startswith("mtp."):
+            if isinstance(module, nn.Linear) and module is not model.head:
+                matrices.add(id(module.weight))
+            elif isinstance(module, Experts):
+                matrices.update(id(w) for w in (module.w1, module.w2, module.w3))
+    bf16 = fp8 = 0
+    for name, p in model.named_parameters():
+        if name.startswith("mtp.") and not include_mtp:
+            continue
+        bf16 += 2 * p.numel()
+        if id(p) in matrices:
+            rows, cols = p.shape[-2:]
+            blocks = math.ceil(rows / 128) * math.ceil(cols / 128) * (p.numel() // (rows * cols))
+            fp8 += p.numel() + 4 * blocks
+        else:
+            fp8 += 2 * p.numel()
+    return {"bf16": bf16, "fp8": fp8}

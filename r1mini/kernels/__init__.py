@@ -1,0 +1,41 @@
+"""Kernels shared by every model size: each a Triton kernel beside its PyTorch reference.
+
+`use("torch" | "triton")` chooses the backend for every op of every model (see `backend.py`).
+"""
+
+from r1mini.kernels.backend import current, use, wants_triton
+from r1mini.kernels.fp8 import (
+    act_quant,
+    act_quant_reference,
+    fp8_gemm,
+    fp8_gemm_reference,
+    weight_dequant,
+    weight_dequant_reference,
+)
+from r1mini.kernels.logprobs import token_logprobs, token_logprobs_reference
+from r1mini.kernels.mla_attention import mla_attention, mla_attention_reference
+from r1mini.kernels.moe_experts import moe_experts, moe_experts_reference
+from r1mini.kernels.rmsnorm import rms_norm, rms_norm_reference
+from r1mini.kernels.router import route, route_reference
+
+__all__ = [
+    "act_quant",
+    "act_quant_reference",
+    "current",
+    "fp8_gemm",
+    "fp8_gemm_reference",
+    "mla_attention",
+    "mla_attention_reference",
+    "moe_experts",
+    "moe_experts_reference",
+    "rms_norm",
+    "rms_norm_reference",
+    "route",
+    "route_reference",
+    "token_logprobs",
+    "token_logprobs_reference",
+    "use",
+    "wants_triton",
+    "weight_dequant",
+    "weight_dequant_reference",
+]

@@ -1,0 +1,197 @@
+"""The DeepSeek-V3 model: embedding, `n_layers` blocks, final norm, output head, and MTP modules.
+
+V3 paper §2 (Figure 2). `Transformer(config)(tokens, start_pos)` returns logits for every position;
+calls with `start_pos > 0` continue from the KV cache left by earlier calls (incremental decoding).
+Build it under `torch.device("meta")` to get the full 671B model without allocating its weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from r1mini.config import ModelConfig
+from r1mini.model.block import Block
+from r1mini.model.moe import Experts, Gate, MoE, sequence_balance_loss
+from r1mini.model.mtp import MTPModule
+from r1mini.model.norm import RMSNorm
+from r1mini.model.rope import RotaryEmbedding
+
+
+class Transformer(nn.Module):
+    """Attributes: config, embed, rope, layers (Blocks), norm, head, mtp (MTPModules)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.dim)
+        self.rope = RotaryEmbedding(config)
+        self.layers = nn.ModuleList(Block(config, i) for i in range(config.n_layers))
+        self.norm = RMSNorm(config.dim, config.norm_eps)
+        self.head = nn.Linear(config.dim, config.vocab_size, bias=False)
+        self.mtp = nn.ModuleList(
+            MTPModule(config, config.n_layers + k) for k in range(config.n_mtp_layers)
+        )
+        self.apply(self._init_weights)
+        if config.tie_embeddings:
+            self.head.weight = self.embed.weight
+
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.init_std
+        if isinstance(module, nn.Linear | nn.Embedding | Gate):
+            nn.init.normal_(module.weight, std=std)
+        elif isinstance(module, Experts):
+            for w in (module.w1, module.w2, module.w3):
+                nn.init.normal_(w, std=std)
+
+    @property
+    def device(self) -> torch.device:
+        return self.embed.weight.device
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        start_pos: int = 0,
+        *,
+        attention_mask: torch.Tensor | None = None,
+        return_hidden: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """tokens: [B, T] int64 at positions `start_pos .. start_pos+T-1`.
+
+        attention_mask: optional [B, start_pos+T] bool, False for padding keys (e.g. left-padded
+            prompts); causality is always applied.
+        Returns logits [B, T, vocab] (and the final hidden states [B, T, dim] before the norm, which
+        the MTP modules take, when `return_hidden`).
+        """
+        self._check_input(tokens, start_pos, attention_mask)
+        seq = tokens.shape[1]
+        positions = torch.arange(start_pos, start_pos + seq, device=tokens.device)
+        rope = self.rope(positions)  # cos, sin: [T, rope/2]
+        mask = causal_mask(start_pos, seq, tokens.device, attention_mask)
+        h = self.embed(tokens)  # [B, T, dim]
+        for layer in self.layers:
+            h = layer(h, start_pos, rope, mask)
+        logits = self.head(self.norm(h))  # [B, T, vocab]
+        return (logits, h) if return_hidden else logits
+
+    def mtp_logits(self, hidden: torch.Tensor, tokens: torch.Tensor) -> list[torch.Tensor]:
+        """Multi-token prediction (§2.2) on a full sequence (`start_pos = 0`).
+
+        hidden: [B, T, dim] from `forward(..., return_hidden=True)`; tokens: [B, T].
+        Returns one tensor per depth k = 1..D: [B, T-k, vocab], whose position i predicts t_{i+k+1}.
+        """
+        out = []
+        h = hidden
+        for k, module in enumerate(self.mtp, start=1):
+            seq = tokens.shape[1] - k
+            h = h[:, :seq]  # [B, T-k, dim]
+            rope = self.rope(torch.arange(seq, device=tokens.device))
+            mask = causal_mask(0, seq, tokens.device, None)
+            h = module(h, self.embed(tokens[:, k:]), rope, mask)  # [B, T-k, dim]
+            out.append(self.head(module.norm(h)))
+        return out
+
+    def moe_layers(self) -> list[MoE]:
+        return [layer.ffn for layer in self.layers if isinstance(layer.ffn, MoE)]
+
+    def balance_loss(self) -> torch.Tensor:
+        """Sum over MoE layers of the sequence-wise balance loss (§2.1.4, without α) of the last
+        training forward."""
+        terms = [
+            sequence_balance_loss(*moe.routing, self.config.n_routed_experts)
+            for moe in self.moe_layers()
+            if moe.routing is not None
+        ]
+        if not terms:
+            raise ValueError(
+                "balance_loss needs a forward pass in training mode first (model.train())"
+            )
+        return torch.stack(terms).sum()
+
+    @torch.no_grad()
+    def update_biases(self, gamma: float) -> torch.Tensor:
+        """Apply the auxiliary-loss-free bias update (§2.1.3) in every MoE layer from the loads counted
+        since the last call. Returns the loads used, [n_moe_layers, E]."""
+        return torch.stack([moe.gate.update_bias(gamma) for moe in self.moe_layers()])
+
+    @contextmanager
+    def recording(self) -> Iterator[list[dict[str, list]]]:
+        """Capture, per layer, the attention probabilities and routing decisions of every forward
+        inside the `with` block: `records[i]["attention"]` is a list of [B, H, T, S] tensors and
+        `records[i]["routing"]` a list of dicts (see `Gate`). Off by default, so it costs nothing."""
+        records: list[dict[str, list]] = [{"attention": [], "routing": []} for _ in self.layers]
+        for layer, record in zip(self.layers, records, strict=True):
+            layer.attn.record = record["attention"]
+            if isinstance(layer.ffn, MoE):
+                layer.ffn.gate.record = record["routing"]
+        try:
+            yield records
+        finally:
+            for layer in self.layers:
+                layer.attn.record = None
+                if isinstance(layer.ffn, MoE):
+                    layer.ffn.gate.record = None
+
+    def reset_cache(self) -> None:
+        """Drop every layer's KV cache."""
+        for layer in self.layers:
+            layer.attn.reset_cache()
+
+    def _check_input(
+        self, tokens: torch.Tensor, start_pos: int, attention_mask: torch.Tensor | None
+    ) -> None:
+        if tokens.dim() != 2:
+            raise ValueError(f"tokens must be [batch, seq]; got shape {tuple(tokens.shape)}")
+        if tokens.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"tokens must be int64 or int32; got {tokens.dtype}")
+        if tokens.device != self.device:
+            raise ValueError(f"tokens are on {tokens.device} but the model is on {self.device}")
+        batch, seq = tokens.shape
+        if seq == 0:
+            raise ValueError("tokens has no positions (seq = 0)")
+        if tokens.device.type != "meta" and (
+            tokens.min() < 0 or tokens.max() >= self.config.vocab_size
+        ):
+            raise ValueError(
+                f"token ids must lie in [0, vocab_size={self.config.vocab_size}); "
+                f"got min {int(tokens.min())}, max {int(tokens.max())}"
+            )
+        if start_pos < 0 or start_pos + seq > self.config.max_seq_len:
+            raise ValueError(
+                f"positions {start_pos}..{start_pos + seq - 1} exceed the context: start_pos + seq "
+                f"must be <= max_seq_len={self.config.max_seq_len}"
+            )
+        if start_pos > 0:
+            attn = self.layers[0].attn
+            cached = attn.cache_len
+            cache_batch = next(iter(attn.cache.values())).shape[0] if attn.cache else None
+            if start_pos > cached or cache_batch != batch:
+                raise ValueError(
+                    f"start_pos={start_pos} continues a cache that holds {cached} positions for "
+                    f"batch {cache_batch}; run the prompt from start_pos=0 first with batch {batch}"
+                )
+        if attention_mask is not None and attention_mask.shape != (batch, start_pos + seq):
+            raise ValueError(
+                f"attention_mask must be [batch, start_pos + seq] = {[batch, start_pos + seq]}; "
+                f"got {list(attention_mask.shape)}"
+            )
+
+
+def causal_mask(
+    start_pos: int, seq: int, device: torch.device, attention_mask: torch.Tensor | None
+) -> torch.Tensor | None:
+    """[B or 1, T, S] bool, True where query `start_pos + t` may attend key `s` (S = start_pos + T);
+    None when every key is allowed (one new token and no padding)."""
+    if seq == 1 and attention_mask is None:
+        return None
+    keys = torch.arange(start_pos + seq, device=device)  # [S]
+    queries = torch.arange(start_pos, start_pos + seq, device=device)  # [T]
+    mask = (keys[None, :] <= queries[:, None])[None]  # [1, T, S]
+    if attention_mask is not None:
+        # padding keys are hidden; a padding query still sees itself, so its softmax stays finite
+        itself = keys[None, None, :] == queries[None, :, None]  # [1, T, S]
+        mask = mask & (attention_mask.bool()[:, None, :] | itself)  # [B, T, S]
+    return mask

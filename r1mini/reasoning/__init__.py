@@ -1,0 +1,99 @@
+"""Reasoning: the tokenizer and chat templates, verifiable tasks, rewards and evaluation.
+
+The pieces of the R1 paper that surround the model: the R1-Zero template (§2.2.3), tasks whose
+answers a rule can check, the rule-based rewards RL optimises (§2.2.2, §2.3.2) and the metrics
+R1 is evaluated with (§3).
+"""
+
+from r1mini.reasoning.dataset import KINDS, generate_tasks, task_stream
+from r1mini.reasoning.evaluate import (
+    SampleRecord,
+    cons_at_k,
+    evaluate,
+    majority_answer,
+    pass_at_1,
+    pass_at_k,
+    question_row,
+    score_sample,
+    summarize,
+    to_dataframe,
+)
+from r1mini.reasoning.rewards import (
+    R1_WEIGHTS,
+    R1_ZERO_WEIGHTS,
+    Reward,
+    RewardResult,
+    accuracy_reward,
+    combined_reward,
+    format_reward,
+    language_reward,
+)
+from r1mini.reasoning.task import Language, Task, Verdict, split_of
+from r1mini.reasoning.template import (
+    TEMPLATES,
+    ParsedResponse,
+    Template,
+    decode_response,
+    encode_example,
+    encode_prompt,
+    parse_response,
+    render_completion,
+    render_example,
+    render_prompt,
+)
+from r1mini.reasoning.tokenizer import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    VOCAB,
+    VOCAB_SIZE,
+    decode,
+    encode,
+    split_tokens,
+)
+
+__all__ = [
+    "BOS_ID",
+    "EOS_ID",
+    "KINDS",
+    "PAD_ID",
+    "R1_WEIGHTS",
+    "R1_ZERO_WEIGHTS",
+    "TEMPLATES",
+    "VOCAB",
+    "VOCAB_SIZE",
+    "Language",
+    "ParsedResponse",
+    "Reward",
+    "RewardResult",
+    "SampleRecord",
+    "Task",
+    "Template",
+    "Verdict",
+    "accuracy_reward",
+    "combined_reward",
+    "cons_at_k",
+    "decode",
+    "decode_response",
+    "encode",
+    "encode_example",
+    "encode_prompt",
+    "evaluate",
+    "format_reward",
+    "generate_tasks",
+    "language_reward",
+    "majority_answer",
+    "parse_response",
+    "pass_at_1",
+    "pass_at_k",
+    "question_row",
+    "render_completion",
+    "render_example",
+    "render_prompt",
+    "score_sample",
+    "split_of",
+    "split_tokens",
+    "summarize",
+    "task_stream",
+    "to_dataframe",
+]
