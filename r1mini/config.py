@@ -134,8 +134,11 @@ class ModelConfig:
     # ---- Hugging Face interop ------------------------------------------------------------------
     @classmethod
     def from_hf(cls, hf_config: Any, **overrides: Any) -> ModelConfig:
-        """Convert a `transformers.DeepseekV3Config` (or anything with its attributes)."""
+        """Convert a `transformers.DeepseekV3Config` or `DeepseekV2Config` (V2: softmax gate, group
+        score = best expert, `topk_method` "greedy" meaning a single group)."""
         c = hf_config
+        v2 = getattr(c, "model_type", "") == "deepseek_v2"
+        single_group = v2 and getattr(c, "topk_method", "greedy") == "greedy"
         unsupported = {
             "rope_interleave": (getattr(c, "rope_interleave", True), True),
             "attention_bias": (getattr(c, "attention_bias", False), False),
@@ -164,9 +167,9 @@ class ModelConfig:
             n_routed_experts=c.n_routed_experts,
             n_shared_experts=c.n_shared_experts,
             n_activated_experts=c.num_experts_per_tok,
-            n_expert_groups=c.n_group,
-            n_limited_groups=c.topk_group,
-            score_func="sigmoid",
+            n_expert_groups=1 if single_group else c.n_group,
+            n_limited_groups=1 if single_group else c.topk_group,
+            score_func="softmax" if v2 else "sigmoid",
             route_scale=float(c.routed_scaling_factor),
             norm_topk_prob=bool(c.norm_topk_prob),
             q_lora_rank=c.q_lora_rank or 0,
