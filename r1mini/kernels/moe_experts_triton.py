@@ -1,0 +1,236 @@
+"""Routed SwiGLU experts as two grouped GEMMs over tokens sorted by expert (V3 paper §2.1.2, eq.
+12).
+
+Every token sends its hidden state to k experts, so the work is P = N·k (token, slot) pairs, each a
+SwiGLU with its expert's weights. Looping over experts (the reference) launches 3·E small GEMMs;
+here the pairs are sorted by expert and each expert's run is padded to a multiple of BLOCK_M rows
+(vLLM's `moe_align_block_size`, DeepGEMM's "contiguous" grouped layout). Every block of BLOCK_M rows
+then belongs to exactly one expert, and one launch multiplies all blocks, each with its own weights:
+
+    launch 1 (gate/up)  h[r]  = silu(x[token(r)] · w1[e]ᵀ) * (x[token(r)] · w3[e]ᵀ)   [P_pad, I]
+    launch 2 (down)     y[p]  = g_p · (h[r] · w2[e]ᵀ)                                 [P, d]
+    combine (torch)     out[t] = Σ_slot y[t, slot]                                    [N, d]
+
+The two launches are not fused: the down projection needs the whole hidden row h[r] (all I columns)
+that launch 1 spreads over several programs; writing h once in sorted order costs P·I elements,
+small next to the weights each block reads. Launch 2 writes each pair's gated output to its own row,
+so the combine is a plain sum over the k slots, with no atomics and a deterministic result.
+
+Backward: not in Triton. `moe_experts_triton` is a `torch.autograd.Function` whose backward
+recomputes the forward through `moe_experts_reference` under autograd and differentiates that (x,
+gate weights, w1, w2, w3 all get gradients). Training is therefore correct but as slow as the
+reference on the backward pass; a grouped-GEMM backward (dX, and dW as per-expert reductions) is the
+next step (PERF.md).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from r1mini.kernels.checks import (
+    FLOATS,
+    check_device,
+    check_dtype,
+    check_shape,
+    dot_in_fp32,
+    dot_tile,
+    interpreting,
+)
+from r1mini.kernels.moe_experts import moe_experts_reference
+
+
+def align_by_expert(
+    ids: torch.Tensor, n_experts: int, block_m: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sort the (token, slot) pairs by expert, padding each expert's run to a multiple of `block_m`.
+
+    ids: [N, k] expert ids. Returns
+        sorted_pairs: [n_blocks * block_m] pair `token * k + slot` of each row, P = N·k on padding;
+        block_expert: [n_blocks] the expert of each block, -1 for the unused tail blocks.
+    n_blocks = ceil(P / block_m) + min(E, P) bounds Σ_e ceil(count_e / block_m) without a sync.
+    """
+    flat = ids.flatten()  # [P]
+    n_pairs = flat.numel()
+    counts = torch.bincount(flat, minlength=n_experts)  # [E] pairs per expert
+    padded = (counts + block_m - 1) // block_m * block_m  # [E]
+    ends = padded.cumsum(0)  # [E] end row of each expert's run
+    order = torch.argsort(flat, stable=True)  # [P] pairs sorted by expert
+    expert_of = flat[order]  # [P]
+    rank = torch.arange(n_pairs, device=ids.device) - (counts.cumsum(0) - counts)[expert_of]  # [P]
+    n_blocks = triton.cdiv(n_pairs, block_m) + min(n_experts, n_pairs)
+    sorted_pairs = torch.full((n_blocks * block_m,), n_pairs, dtype=torch.int64, device=ids.device)
+    sorted_pairs[(ends - padded)[expert_of] + rank] = order
+    block_start = torch.arange(n_blocks, device=ids.device) * block_m  # [n_blocks]
+    block_expert = torch.searchsorted(ends, block_start, right=True)  # [n_blocks]
+    block_expert = torch.where(block_expert < n_experts, block_expert, -1)
+    return sorted_pairs, block_expert
+
+
+@triton.jit
+def _gate_up(
+    x_ptr, w1_ptr, w3_ptr, h_ptr, pairs_ptr, block_expert_ptr, n_pairs, topk, d, inter,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, DOT_FP32: tl.constexpr,
+):  # fmt: skip
+    block = tl.program_id(0)
+    expert = tl.load(block_expert_ptr + block).to(tl.int64)
+    if expert < 0:
+        return
+    rows = block * BLOCK_M + tl.arange(0, BLOCK_M)  # [BM] rows of the sorted layout
+    pair = tl.load(pairs_ptr + rows)  # [BM]
+    valid = pair < n_pairs
+    token = pair // topk  # [BM]
+    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # [BN] hidden units
+    ks = tl.arange(0, BLOCK_K)  # [BK]
+    w_base = expert * inter * d
+    acc1 = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+    acc3 = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+    for k0 in range(0, d, BLOCK_K):
+        kk = k0 + ks  # [BK]
+        x_mask = valid[:, None] & (kk[None, :] < d)
+        x = tl.load(x_ptr + token[:, None] * d + kk[None, :], mask=x_mask, other=0.0)  # [BM, BK]
+        w_off = w_base + cols[None, :] * d + kk[:, None]  # [BK, BN]: w[e]ᵀ tile
+        w_mask = (cols[None, :] < inter) & (kk[:, None] < d)
+        w1 = tl.load(w1_ptr + w_off, mask=w_mask, other=0.0)  # [BK, BN]
+        w3 = tl.load(w3_ptr + w_off, mask=w_mask, other=0.0)  # [BK, BN]
+        if DOT_FP32:
+            x, w1, w3 = x.to(tl.float32), w1.to(tl.float32), w3.to(tl.float32)
+        acc1 = tl.dot(x, w1, acc1)
+        acc3 = tl.dot(x, w3, acc3)
+    h = acc1 * tl.sigmoid(acc1) * acc3  # [BM, BN] SwiGLU
+    h_off = rows[:, None].to(tl.int64) * inter + cols[None, :]  # [BM, BN], padding rows included
+    tl.store(h_ptr + h_off, h.to(h_ptr.dtype.element_ty), mask=cols[None, :] < inter)
+
+
+@triton.jit
+def _down(
+    h_ptr, w2_ptr, y_ptr, gate_ptr, pairs_ptr, block_expert_ptr, n_pairs, d, inter,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, DOT_FP32: tl.constexpr,
+):  # fmt: skip
+    block = tl.program_id(0)
+    expert = tl.load(block_expert_ptr + block).to(tl.int64)
+    if expert < 0:
+        return
+    rows = block * BLOCK_M + tl.arange(0, BLOCK_M)  # [BM]
+    pair = tl.load(pairs_ptr + rows)  # [BM]
+    valid = pair < n_pairs
+    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # [BN] output channels
+    ks = tl.arange(0, BLOCK_K)  # [BK]
+    w_base = expert * d * inter
+    acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+    for k0 in range(0, inter, BLOCK_K):
+        kk = k0 + ks  # [BK]
+        h = tl.load(h_ptr + rows[:, None].to(tl.int64) * inter + kk[None, :],
+                    mask=kk[None, :] < inter, other=0.0)  # fmt: skip  # [BM, BK]
+        w_mask = (cols[None, :] < d) & (kk[:, None] < inter)
+        w2 = tl.load(w2_ptr + w_base + cols[None, :] * inter + kk[:, None], mask=w_mask, other=0.0)
+        if DOT_FP32:
+            h, w2 = h.to(tl.float32), w2.to(tl.float32)
+        acc = tl.dot(h, w2, acc)  # [BM, BN]
+    gate = tl.load(gate_ptr + pair, mask=valid, other=0.0)  # [BM] fp32 gate weight g_p
+    y = acc * gate[:, None]
+    tl.store(y_ptr + pair[:, None] * d + cols[None, :], y.to(y_ptr.dtype.element_ty),
+             mask=valid[:, None] & (cols[None, :] < d))  # fmt: skip
+
+
+def _block_m(n_pairs: int, n_experts: int) -> int:
+    """Rows per block: 16 in the interpreter; on a GPU, grown with the pairs an expert gets on
+    average (vLLM's rule: small blocks for a few decoded tokens, 64 when experts get many)."""
+    if interpreting():
+        return 16
+    return dot_tile(n_pairs // n_experts, 64)
+
+
+def _grouped_swiglu(
+    x: torch.Tensor,
+    ids: torch.Tensor,
+    weights: torch.Tensor,
+    w1: torch.Tensor,
+    w2: torch.Tensor,
+    w3: torch.Tensor,
+) -> torch.Tensor:
+    """The two launches and the combine; inputs already checked and contiguous."""
+    (n_tokens, d), (n_experts, inter, _) = x.shape, w1.shape
+    topk = ids.shape[1]
+    n_pairs = n_tokens * topk
+    block_m = _block_m(n_pairs, n_experts)
+    sorted_pairs, block_expert = align_by_expert(ids, n_experts, block_m)
+    n_blocks = block_expert.numel()
+    cap = 256 if interpreting() else 128  # the interpreter runs big tiles faster (fewer programs)
+    fp32 = dot_in_fp32(x, w1, w2, w3)
+    h = torch.empty(sorted_pairs.numel(), inter, dtype=x.dtype, device=x.device)  # [P_pad, I]
+    bn, bk = dot_tile(inter, cap), dot_tile(d, cap // 2)
+    _gate_up[(n_blocks, triton.cdiv(inter, bn))](
+        x, w1, w3, h, sorted_pairs, block_expert, n_pairs, topk, d, inter,
+        BLOCK_M=block_m, BLOCK_N=bn, BLOCK_K=bk, DOT_FP32=fp32,
+    )  # fmt: skip
+    y = torch.empty(n_pairs, d, dtype=x.dtype, device=x.device)  # [P, d]
+    gates = weights.detach().float().contiguous()  # [N, k] -> read as [P]
+    bn, bk = dot_tile(d, cap), dot_tile(inter, cap // 2)
+    _down[(n_blocks, triton.cdiv(d, bn))](
+        h, w2, y, gates, sorted_pairs, block_expert, n_pairs, d, inter,
+        BLOCK_M=block_m, BLOCK_N=bn, BLOCK_K=bk, DOT_FP32=fp32,
+    )  # fmt: skip
+    return y.view(n_tokens, topk, d).sum(1, dtype=torch.float32).to(x.dtype)  # [N, d]
+
+
+class _MoEExperts(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, ids, weights, w1, w2, w3):
+        ctx.save_for_backward(x, ids, weights, w1, w2, w3)
+        return _grouped_swiglu(x, ids, weights, w1, w2, w3)
+
+    @staticmethod
+    def backward(ctx, dout: torch.Tensor):
+        x, ids, weights, w1, w2, w3 = ctx.saved_tensors
+        needs = ctx.needs_input_grad  # (x, ids, weights, w1, w2, w3)
+        leaves = [
+            t.detach().requires_grad_(n)
+            for t, n in zip((x, weights, w1, w2, w3), needs[:1] + needs[2:], strict=True)
+        ]
+        with torch.enable_grad():
+            out = moe_experts_reference(leaves[0], ids, *leaves[1:])  # recompute (see module doc)
+        wanted = [t for t in leaves if t.requires_grad]
+        grads = iter(torch.autograd.grad(out, wanted, dout) if wanted else ())
+        dx, dweights, dw1, dw2, dw3 = (next(grads) if t.requires_grad else None for t in leaves)
+        return dx, None, dweights, dw1, dw2, dw3
+
+
+def moe_experts_triton(
+    x: torch.Tensor,
+    ids: torch.Tensor,
+    weights: torch.Tensor,
+    w1: torch.Tensor,
+    w2: torch.Tensor,
+    w3: torch.Tensor,
+) -> torch.Tensor:
+    """`moe_experts_reference` as two grouped-GEMM launches; same arguments and result.
+
+    x: [N, d]; ids: [N, k] int in [0, E); weights: [N, k]; w1, w3: [E, I, d]; w2: [E, d, I];
+    x and the expert weights share one float dtype. Non-contiguous inputs are copied.
+    Differentiable; the backward recomputes through the reference (module docstring).
+    """
+    op = "moe_experts_triton"
+    check_device(op, x=x, ids=ids, weights=weights, w1=w1, w2=w2, w3=w3)
+    check_dtype(op, "x", x, FLOATS)
+    for name, w in (("w1", w1), ("w2", w2), ("w3", w3)):
+        check_dtype(op, name, w, (x.dtype,))
+    check_dtype(op, "ids", ids, (torch.int64, torch.int32))
+    check_dtype(op, "weights", weights, FLOATS)
+    check_shape(op, "x", x, (None, None))
+    n_tokens, d = x.shape
+    check_shape(op, "w1", w1, (None, None, d))
+    n_experts, inter, _ = w1.shape
+    check_shape(op, "w3", w3, (n_experts, inter, d))
+    check_shape(op, "w2", w2, (n_experts, d, inter))
+    check_shape(op, "ids", ids, (n_tokens, None))
+    check_shape(op, "weights", weights, tuple(ids.shape))
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= n_experts):
+        raise ValueError(
+            f"{op}: ids must lie in [0, E={n_experts}); got [{int(ids.min())}, {int(ids.max())}]"
+        )
+    if ids.numel() == 0:
+        return torch.zeros_like(x)
+    args = (x, ids.long(), weights, w1, w2, w3)
+    return _MoEExperts.apply(*(t.contiguous() for t in args))
