@@ -145,6 +145,10 @@ class MLA(nn.Module):
             return torch.cat([buf[:, :start_pos], new], dim=1)  # keep the graph through `new`
         return buf[:, :end]
 
+    def keep_cache_rows(self, keep: torch.Tensor) -> None:
+        """Keep only the batch rows where `keep` [B] is True (e.g. drop finished sequences)."""
+        self.cache = {name: buf[keep] for name, buf in self.cache.items()}  # [B_kept, capacity, ...]
+
     def reset_cache(self) -> None:
         self.cache.clear()
         self.cache_len = 0

@@ -135,6 +135,12 @@ class Transformer(nn.Module):
                 if isinstance(layer.ffn, MoE):
                     layer.ffn.gate.record = None
 
+    def keep_cache_rows(self, keep: torch.Tensor) -> None:
+        """Keep only the batch rows where `keep` [B] bool is True in every layer's KV cache, so
+        sequences that finished stop costing anything in batched decoding."""
+        for layer in self.layers:
+            layer.attn.keep_cache_rows(keep)
+
     def reset_cache(self) -> None:
         """Drop every layer's KV cache."""
         for layer in self.layers:

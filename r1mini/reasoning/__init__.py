@@ -1,8 +1,8 @@
 """Reasoning: the tokenizer and chat templates, verifiable tasks, rewards and evaluation.
 
 The pieces of the R1 paper that surround the model: the R1-Zero template (§2.2.3), tasks whose
-answers a rule can check, the rule-based rewards RL optimises (§2.2.2, §2.3.2) and the metrics
-R1 is evaluated with (§3).
+answers a rule can check, the rule-based rewards RL optimises (§2.2.2, §2.3.2), sampling responses
+with the KV cache, and the metrics R1 is evaluated with on k samples per question (§3).
 """
 
 from r1mini.reasoning.dataset import KINDS, generate_tasks, task_stream
@@ -18,6 +18,15 @@ from r1mini.reasoning.evaluate import (
     summarize,
     to_dataframe,
 )
+from r1mini.reasoning.generate import (
+    Generation,
+    filter_logits,
+    generate,
+    generate_text,
+    sample_next,
+    stream_print,
+    text_stream,
+)
 from r1mini.reasoning.rewards import (
     R1_WEIGHTS,
     R1_ZERO_WEIGHTS,
@@ -28,6 +37,7 @@ from r1mini.reasoning.rewards import (
     format_reward,
     language_reward,
 )
+from r1mini.reasoning.sampling_eval import evaluate_model
 from r1mini.reasoning.task import Language, Task, Verdict, split_of
 from r1mini.reasoning.template import (
     TEMPLATES,
@@ -62,6 +72,7 @@ __all__ = [
     "TEMPLATES",
     "VOCAB",
     "VOCAB_SIZE",
+    "Generation",
     "Language",
     "ParsedResponse",
     "Reward",
@@ -79,8 +90,12 @@ __all__ = [
     "encode_example",
     "encode_prompt",
     "evaluate",
+    "evaluate_model",
+    "filter_logits",
     "format_reward",
+    "generate",
     "generate_tasks",
+    "generate_text",
     "language_reward",
     "majority_answer",
     "parse_response",
@@ -90,10 +105,13 @@ __all__ = [
     "render_completion",
     "render_example",
     "render_prompt",
+    "sample_next",
     "score_sample",
     "split_of",
     "split_tokens",
+    "stream_print",
     "summarize",
     "task_stream",
+    "text_stream",
     "to_dataframe",
 ]

@@ -1,0 +1,24 @@
+"""`python -m r1mini.bench <subcommand> [options]`: one parser, one entry per benchmark module."""
+
+from __future__ import annotations
+
+import argparse
+from types import ModuleType
+
+from r1mini.bench import generate, kernels
+
+# name -> module(configure, run)
+SUBCOMMANDS: dict[str, ModuleType] = {"kernels": kernels, "generate": generate}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m r1mini.bench")
+    sub = parser.add_subparsers(dest="subcommand", required=True)
+    for name, module in SUBCOMMANDS.items():
+        module.configure(sub.add_parser(name, help=(module.__doc__ or "").splitlines()[0]))
+    args = parser.parse_args(argv)
+    SUBCOMMANDS[args.subcommand].run(args)
+
+
+if __name__ == "__main__":
+    main()
