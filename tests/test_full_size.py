@@ -1,9 +1,10 @@
 """Real full-size DeepSeek-V3 pieces run on the CPU on a few tokens."""
 
+import pytest
 import torch
 
 from r1mini import ModelConfig
-from r1mini.model import MLA, Gate, RotaryEmbedding, causal_mask
+from r1mini.model import MLA, Block, Gate, RotaryEmbedding, causal_mask
 
 V3 = ModelConfig.preset("deepseek-v3-671b")
 
@@ -39,3 +40,20 @@ def test_full_size_gate_routes_within_four_groups():
     groups = ids // V3.experts_per_group  # [4, 8]
     assert all(len(set(row.tolist())) <= V3.n_limited_groups for row in groups)
     assert torch.allclose(weights.sum(-1), torch.full((4,), V3.route_scale))
+
+
+@pytest.mark.slow
+def test_full_size_first_block_runs():
+    """Block 0 of DeepSeek-V3 (MLA + the 18432-wide dense FFN, 0.58B parameters) on a few tokens."""
+    torch.manual_seed(0)
+    block = Block(V3, layer_id=0)
+    for p in block.parameters():
+        if p.dim() > 1:
+            torch.nn.init.normal_(p, std=0.006)
+    rope = RotaryEmbedding(V3)
+    x = torch.randn(1, 4, V3.dim)
+    with torch.no_grad():
+        out = block(x, 0, rope(torch.arange(4)), causal_mask(0, 4, x.device, None))
+    assert out.shape == (1, 4, V3.dim) and torch.isfinite(out).all()
+    mla = 7168 * 1536 + 1536 + 1536 * 128 * 192 + 7168 * 576 + 512 + 512 * 128 * 256 + 128 * 128 * 7168
+    assert sum(p.numel() for p in block.parameters()) == mla + 3 * 7168 * 18432 + 2 * 7168
