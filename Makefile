@@ -1,20 +1,29 @@
 # Two commands for a fresh machine (each installs what it needs into .venv):
-#   make demo    the main job: what DeepSeek-V3 671B is made of, computed from r1mini's model
-#   make test    ruff and the fast test tier
+#   make book    the main job: execute every chapter and build the website into book/_build/html
+#   make test    ruff and the fast test suite (model parity, kernels, training, notebooks, website)
+# Also: `make lab` opens JupyterLab on notebooks/, `make demo` prints what DeepSeek-V3 671B is made of.
 # TORCH pins the PyTorch wheel installed before everything else (the CPU build where one is local).
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-slow lint clean
+.PHONY: book lab demo test test-slow lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,book]"
 	touch $@
+
+book: $(VENV)/.installed
+	PYTHON=$(PY) book/build.sh
+	@echo "Open book/_build/html/index.html in a browser."
+
+lab: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[lab]"
+	$(PY) -m jupyter lab notebooks/
 
 demo: $(VENV)/.installed
 	$(PY) -m r1mini info deepseek-v3-671b
@@ -29,4 +38,4 @@ test-slow: $(VENV)/.installed
 	$(PY) -m pytest -q -m slow
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache book/_build book/_vendor

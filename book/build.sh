@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Build the r1mini website into OUT/_build/html (OUT defaults to book/): vendor the JavaScript from
+# npm (vendor.sh: MathJax), stage book/ + notebooks/ + assets/ in one source folder, execute every chapter
+# (a failing cell or any Sphinx warning fails the build), then check the site loads no script from
+# the network. Installs nothing: `pip install -e ".[book]"` provides the Python side.
+#   PYTHON=.venv/bin/python book/build.sh [OUT]
+set -euo pipefail
+book="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$book")"
+out="$(mkdir -p "${1:-$book}" && cd "${1:-$book}" && pwd)"
+python="${PYTHON:-python3}"
+
+"$book/vendor.sh"
+src="$(mktemp -d)"
+trap 'rm -rf "$src"' EXIT
+cp -r "$book/_config.yml" "$book/_toc.yml" "$book/intro.md" "$book/_vendor" "$src/"
+mkdir -p "$src/notebooks"
+cp "$root"/notebooks/*.ipynb "$src/notebooks/"
+ln -s "$root/assets" "$src/assets"   # chapters show ../assets/*.svg, as they do in Jupyter
+
+rm -rf "$out/_build/html"
+"$python" -c 'from jupyter_book.cli.main import main; main()' \
+    build "$src" --path-output "$out" --warningiserror --keep-going
+
+html="$out/_build/html"
+remote="$(grep -rlE '<script[^>]+src="(https?:)?//' --include='*.html' "$html" || true)"
+if [[ -n "$remote" ]]; then
+    echo "build.sh: these pages load a script from the network (the site must work offline):" >&2
+    echo "$remote" >&2
+    exit 1
+fi
+echo "built $html"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Fetch the JavaScript the website needs from npm into book/_vendor/_static/vendor/, so that no page
+# loads anything from a CDN. MathJax 3 typesets the math (`mathjax_path` in _config.yml). The site
+# shows widgets as static figures, so it loads no widget manager: myst-nb's default would fetch
+# require.js and @jupyter-widgets/html-manager from a CDN, and require.js would also capture
+# plotly.js as an AMD module (no `window.Plotly`), so `nb_ipywidgets_js` is empty.
+# Not under book/_static: Jupyter Book adds every .js file there to every page.
+# Idempotent: does nothing when the pinned versions are already there.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+dest="$here/_vendor/_static/vendor"
+packages=(mathjax@3.2.2)
+if [[ -f "$dest/VERSIONS" && "$(cat "$dest/VERSIONS")" == "${packages[*]}" ]]; then
+    exit 0
+fi
+command -v npm >/dev/null || { echo "vendor.sh: npm is needed (apt-get install -y npm)" >&2; exit 1; }
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+unpack() {  # unpack <npm spec> <folder>: `npm pack` the package and extract it into $tmp/<folder>
+    local tarball
+    tarball="$(cd "$tmp" && npm pack --silent "$1" | tail -n 1)"
+    mkdir -p "$tmp/$2"
+    tar -xzf "$tmp/$tarball" -C "$tmp/$2" --strip-components=1
+}
+unpack "${packages[0]}" mathjax
+rm -rf "$dest"
+mkdir -p "$dest"
+cp -r "$tmp/mathjax/es5" "$dest/mathjax"
+echo "${packages[*]}" > "$dest/VERSIONS"
+echo "vendored into $dest: ${packages[*]}"

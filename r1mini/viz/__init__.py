@@ -1,0 +1,49 @@
+"""Plotly figures and ipywidgets views for the chapter notebooks.
+
+Every figure has a title, axis titles with units and hover text, in colour-blind-safe colours.
+Views (`Interactive`) redraw in live Jupyter and show a static figure on the website. Call
+`use_notebook_renderer()` once per notebook: plotly.js goes inline, nothing loads from a CDN.
+"""
+
+from r1mini.viz.architecture import layer_parameters, parameter_breakdown, parameter_view
+from r1mini.viz.attention import (
+    attention_heatmap,
+    attention_view,
+    kv_cache_figure,
+    kv_cache_per_token,
+    kv_cache_view,
+)
+from r1mini.viz.exercises import check
+from r1mini.viz.moe import (
+    expert_load_bars,
+    group_routing_figure,
+    imbalance,
+    load_balance_figure,
+    routing_heatmap,
+    routing_matrix,
+)
+from r1mini.viz.style import OKABE_ITO, figure_html, human, use_notebook_renderer
+from r1mini.viz.widgets import Interactive
+
+__all__ = [
+    "OKABE_ITO",
+    "Interactive",
+    "attention_heatmap",
+    "attention_view",
+    "check",
+    "expert_load_bars",
+    "figure_html",
+    "group_routing_figure",
+    "human",
+    "imbalance",
+    "kv_cache_figure",
+    "kv_cache_per_token",
+    "kv_cache_view",
+    "layer_parameters",
+    "load_balance_figure",
+    "parameter_breakdown",
+    "parameter_view",
+    "routing_heatmap",
+    "routing_matrix",
+    "use_notebook_renderer",
+]

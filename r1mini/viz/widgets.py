@@ -1,0 +1,47 @@
+"""`Interactive`: a figure driven by ipywidgets controls that degrades to a static figure.
+
+In live Jupyter the controls redraw the figure. The same output also carries, as `text/html`, the
+figure for the controls' default values: the website (which has no kernel to run the callbacks)
+shows that static figure instead of the widget (`nb_mime_priority_overrides` in book/_config.yml).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+
+from r1mini.viz.style import figure_html
+
+
+class Interactive:
+    """`build(**values)` -> Figure, redrawn whenever one of `controls` (name -> widget) changes."""
+
+    def __init__(self, build: Callable[..., go.Figure], **controls: widgets.ValueWidget) -> None:
+        if not controls:
+            raise ValueError("Interactive needs at least one control widget")
+        self.build = build
+        self.controls = controls
+        self.output = widgets.Output()
+        for control in controls.values():
+            control.observe(lambda _change: self.redraw(), names="value")
+        self.widget = widgets.VBox([widgets.HBox(list(controls.values())), self.output])
+        self.redraw()
+
+    def values(self) -> dict[str, Any]:
+        return {name: control.value for name, control in self.controls.items()}
+
+    def figure(self) -> go.Figure:
+        """The figure for the controls' current values."""
+        return self.build(**self.values())
+
+    def redraw(self) -> None:
+        html = figure_html(self.figure())
+        self.output.outputs = ({"output_type": "display_data", "data": {"text/html": html}, "metadata": {}},)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
+        bundle["text/html"] = figure_html(self.figure())
+        return bundle
