@@ -1,15 +1,31 @@
 """`python -m r1mini …`: the command line.
 
 python -m r1mini info deepseek-v3-671b     parameters, KV cache and memory of a preset
+python -m r1mini train --mode sft --preset mini --steps 1200 --out runs/sft
+                                           pretraining or SFT with MTP (r1mini.training.trainer)
+python -m r1mini grpo --init runs/sft/checkpoint --steps 100 --out runs/grpo
+                                           GRPO on rule-based rewards (r1mini.training.grpo)
+`--resume` continues a stopped run from `OUT/checkpoint` exactly, with the settings it was started with.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from pathlib import Path
+from typing import Any
+
+import torch
 
 from r1mini.accounting import count_parameters, kv_cache_bytes_per_token, weight_bytes
 from r1mini.config import ModelConfig
+from r1mini.io import load
+from r1mini.model import Transformer
+from r1mini.reasoning.rewards import R1_WEIGHTS, R1_ZERO_WEIGHTS
+from r1mini.reasoning.tokenizer import VOCAB_SIZE
+from r1mini.training import GRPOTrainer, RunConfig, Trainer
+from r1mini.training.loop import CHECKPOINT, TrainingRun
 
 
 def _human(n: float, unit: str = "") -> str:
@@ -48,14 +64,99 @@ def info(name: str) -> str:
     return "\n".join(lines)
 
 
+RUN_FLAGS = ["steps", "lr", "warmup_steps", "bias_gamma", "kinds", "difficulty", "template", "seed",
+             "checkpoint_every", "eval_every", "eval_tasks", "max_new_tokens"]  # fmt: skip
+TRAIN_FLAGS = ["mode", "batch_size", "reasoning_share", "mtp_weight", "balance_alpha"]
+GRPO_FLAGS = ["prompts_per_step", "group_size", "temperature", "updates_per_batch", "clip_eps",
+              "clip_eps_high", "beta", "loss_type", "ref_refresh_every"]  # fmt: skip
+# command -> (its help, its trainer, the config fields it takes as --flags)
+TRAINERS: dict[str, tuple[str, type[TrainingRun], list[str]]] = {
+    "train": ("pretraining or SFT (+MTP)", Trainer, RUN_FLAGS + TRAIN_FLAGS),
+    "grpo": ("GRPO reinforcement learning", GRPOTrainer, RUN_FLAGS + GRPO_FLAGS),
+}
+REWARDS = {"r1-zero": R1_ZERO_WEIGHTS, "r1": R1_WEIGHTS}
+
+
+def add_run_flags(parser: argparse.ArgumentParser, config_class: type[RunConfig], names: list[str]) -> None:
+    """One --flag per config field; unset flags keep the dataclass default (shown in --help)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config_class)}
+    for name in names:
+        default = defaults[name]
+        kind = str if isinstance(default, tuple) else type(default)
+        if default is None:
+            kind = int if name == "difficulty" else float
+        help_text = f"default {','.join(default) if isinstance(default, tuple) else default}"
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=help_text)
+    parser.add_argument("--preset", default="mini", choices=ModelConfig.preset_names(),
+                        help="start from a fresh model of this preset (default mini)")  # fmt: skip
+    parser.add_argument("--init", default=None, help="start from this checkpoint directory instead")
+    parser.add_argument("--out", required=True, help="run directory; checkpoints go to OUT/checkpoint")
+    parser.add_argument("--resume", action="store_true", help="continue the run in OUT exactly")
+    parser.add_argument("--log-every", type=int, default=10, help="print metrics every N steps")
+    parser.add_argument("--progress", action="store_true", help="show a progress bar")
+
+
+def fresh_model(args: argparse.Namespace) -> Transformer:
+    """The model a new run starts from: a checkpoint, or the preset (widened to the tokenizer)."""
+    if args.init is not None:
+        return load(args.init)
+    config = ModelConfig.preset(args.preset)
+    torch.manual_seed(args.seed or 0)
+    return Transformer(config.replace(vocab_size=max(config.vocab_size, VOCAB_SIZE)))
+
+
+def metrics_line(metrics: dict[str, Any], steps: int) -> str:
+    def show(value: Any) -> str:
+        if isinstance(value, list):
+            return "[" + " ".join(f"{v:.2f}" for v in value) + "]"
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    rest = " ".join(f"{key} {show(value)}" for key, value in metrics.items() if key != "step")
+    return f"step {metrics['step']}/{steps} {rest}"
+
+
+def train(args: argparse.Namespace) -> TrainingRun:
+    """Build (or resume) the run `args` describe, run it to the end, print metrics lines."""
+    _, trainer_class, names = TRAINERS[args.command]
+    out = Path(args.out)
+
+    def log(metrics: dict[str, Any]) -> None:
+        if metrics["step"] % args.log_every == 0 or metrics["step"] == run.config.steps:
+            print(metrics_line(metrics, run.config.steps), flush=True)
+
+    if args.resume:
+        run = trainer_class.resume(out / CHECKPOINT, callback=log, progress=args.progress)
+        print(f"resuming {out / CHECKPOINT} at step {run.step} of {run.config.steps} with its saved settings")
+    else:
+        if (out / CHECKPOINT).exists():
+            raise ValueError(f"--out={out} already holds a run; pass --resume to continue it, or a new --out")
+        given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+        if "kinds" in given:
+            given["kinds"] = tuple(given["kinds"].split(","))
+        if args.command == "grpo":
+            given["reward_weights"] = dict(REWARDS[args.reward])
+        config = trainer_class.config_class(**given)
+        run = trainer_class(fresh_model(args), config, out_dir=out, callback=log, progress=args.progress)
+    run.run()
+    return run
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m r1mini", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     p_info = commands.add_parser("info", help="parameters, KV cache and memory of a preset")
     p_info.add_argument("preset", choices=ModelConfig.preset_names())
+    for command, (help_text, trainer_class, names) in TRAINERS.items():
+        sub = commands.add_parser(command, help=help_text)
+        add_run_flags(sub, trainer_class.config_class, names)
+        if command == "grpo":
+            sub.add_argument("--reward", choices=list(REWARDS), default="r1-zero",
+                             help="r1-zero: accuracy + format; r1: + language consistency")  # fmt: skip
     args = parser.parse_args(argv)
     if args.command == "info":
         print(info(args.preset))
+    else:
+        train(args)
 
 
 if __name__ == "__main__":

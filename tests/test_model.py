@@ -139,7 +139,10 @@ def test_training_forward_mtp_and_gradients():
     loss.backward()
     no_grad = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert no_grad == []
-    assert model.update_biases(0.001).shape == (NANO.n_moe_layers, NANO.n_routed_experts)
+    loads = model.update_biases(0.001)  # the main stack's MoE layers, then the MTP module's
+    assert loads.shape == (NANO.n_moe_layers + NANO.n_mtp_layers, NANO.n_routed_experts)
+    assert torch.all(loads.sum(-1) > 0)  # every layer, MTP included, counted its tokens
+    assert all(moe.gate.load.sum() == 0 for moe in model.moe_layers())
 
 
 def test_balance_loss_needs_a_training_forward(model):

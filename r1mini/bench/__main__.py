@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from types import ModuleType
 
-from r1mini.bench import generate, kernels
+from r1mini.bench import generate, kernels, train
 
 # name -> module(configure, run)
-SUBCOMMANDS: dict[str, ModuleType] = {"kernels": kernels, "generate": generate}
+SUBCOMMANDS: dict[str, ModuleType] = {"kernels": kernels, "generate": generate, "train": train}
 
 
 def main(argv: list[str] | None = None) -> None:

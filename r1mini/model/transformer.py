@@ -95,7 +95,9 @@ class Transformer(nn.Module):
         return out
 
     def moe_layers(self) -> list[MoE]:
-        return [layer.ffn for layer in self.layers if isinstance(layer.ffn, MoE)]
+        """Every MoE layer: the main stack's, then those of the MTP modules' blocks."""
+        blocks = [*self.layers, *(module.block for module in self.mtp)]
+        return [block.ffn for block in blocks if isinstance(block.ffn, MoE)]
 
     def balance_loss(self) -> torch.Tensor:
         """Sum over MoE layers of the sequence-wise balance loss (§2.1.4, without α) of the last
@@ -114,7 +116,7 @@ class Transformer(nn.Module):
     @torch.no_grad()
     def update_biases(self, gamma: float) -> torch.Tensor:
         """Apply the auxiliary-loss-free bias update (§2.1.3) in every MoE layer from the loads counted
-        since the last call. Returns the loads used, [n_moe_layers, E]."""
+        since the last call. Returns the loads used, [MoE layers incl. MTP, E]."""
         return torch.stack([moe.gate.update_bias(gamma) for moe in self.moe_layers()])
 
     @contextmanager

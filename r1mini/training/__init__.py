@@ -1,8 +1,41 @@
-"""Training: the GRPO maths of DeepSeekMath §4.1 and the R1 paper §2.2.1, as pure functions a trainer
-calls: group-relative advantages, per-token log-probs, and the clipped, KL-regularised loss.
+"""Training: next-token pretraining and SFT with multi-token prediction (DeepSeek-V3 §2.2, §2.1.3-2.1.4)
+and GRPO (DeepSeekMath §4.1; R1 paper §2.2.1), on batches of verifiable tasks.
+
+The GRPO maths are pure functions (group-relative advantages, per-token log-probs, the clipped,
+KL-regularised loss); the trainers (`Trainer`, `GRPOTrainer`) share one loop with checkpoints and
+exact resume (`loop.TrainingRun`).
 """
 
 from r1mini.training.advantages import group_advantages
+from r1mini.training.data import Batch, TaskBatches, encode_batch, sample_tasks, step_seed
+from r1mini.training.grpo import GRPOConfig, GRPOTrainer, Rollout
 from r1mini.training.grpo_loss import LOSS_TYPES, grpo_loss, sequence_logprobs
+from r1mini.training.loop import TIMING_METRICS, RunConfig, TrainingRun
+from r1mini.training.schedule import learning_rate
+from r1mini.training.state import load_frozen, load_training_state, save_training_state
+from r1mini.training.trainer import TrainConfig, Trainer, masked_cross_entropy
 
-__all__ = ["LOSS_TYPES", "group_advantages", "grpo_loss", "sequence_logprobs"]
+__all__ = [
+    "LOSS_TYPES",
+    "TIMING_METRICS",
+    "Batch",
+    "GRPOConfig",
+    "GRPOTrainer",
+    "Rollout",
+    "RunConfig",
+    "TaskBatches",
+    "TrainConfig",
+    "Trainer",
+    "TrainingRun",
+    "encode_batch",
+    "group_advantages",
+    "grpo_loss",
+    "learning_rate",
+    "load_frozen",
+    "load_training_state",
+    "masked_cross_entropy",
+    "sample_tasks",
+    "save_training_state",
+    "sequence_logprobs",
+    "step_seed",
+]

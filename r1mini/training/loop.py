@@ -1,0 +1,295 @@
+"""What every trainer here shares: the optimizer step, expert balancing, the metrics a run reports,
+held-out evaluation, checkpoints and exact resume.
+
+A trainer subclasses `TrainingRun` and writes one method, `train_step`, which reads top to bottom
+as the algorithm it implements (next-token prediction in `trainer.py`, GRPO in `grpo.py`) and
+calls the two shared pieces of every step:
+
+* `optimizer_step(loss)`: backward, clip the gradient norm, set the step's learning rate
+  (`schedule.learning_rate`), AdamW update;
+* `balance_experts()`: DeepSeek-V3's auxiliary-loss-free balancing (§2.1.3): every MoE layer's
+  correction bias moves by γ against the load its experts received this step. It reports, per MoE
+  layer, the busiest expert's load over the mean load (1 = perfectly balanced).
+
+`run()` loops over steps, hands each step's metrics to a callback (notebooks plot them live),
+shows a `tqdm.auto` bar, evaluates on held-out tasks every `eval_every` steps and writes a
+checkpoint every `checkpoint_every` steps and at the end. Everything random in a step is drawn
+from seeds derived from (seed, step), and the checkpoint holds the model, AdamW's moments, the
+RNGs and the metric history, so `resume` continues exactly where the run stopped: the metrics of a
+resumed run equal those of one that never stopped, except the wall-clock rates in `TIMING_METRICS`.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from tqdm.auto import tqdm
+
+from r1mini.model import Transformer
+from r1mini.reasoning.dataset import KINDS, generate_tasks
+from r1mini.reasoning.evaluate import summarize
+from r1mini.reasoning.sampling_eval import evaluate_model
+from r1mini.reasoning.template import TEMPLATES
+from r1mini.reasoning.tokenizer import VOCAB_SIZE
+from r1mini.training.schedule import learning_rate
+from r1mini.training.state import load_frozen, load_training_state, read_state, save_training_state
+
+TIMING_METRICS = ("tokens_per_s", "steps_per_min")  # wall-clock rates: the only metrics resume can't repeat
+CHECKPOINT = "checkpoint"  # the run's checkpoint directory inside its out_dir
+Metrics = dict[str, Any]
+
+
+@dataclass
+class RunConfig:
+    """Hyper-parameters every trainer shares (each trainer's config adds its own and may change
+    the defaults).
+
+    Attributes:
+        steps: optimizer steps in the whole run (the schedule's length).
+        lr: peak learning rate; warmup_steps: linear warmup; final_lr_share: share of lr left at
+            the last step after cosine decay (1 = constant).
+        weight_decay, beta1, beta2: AdamW's (decoupled) weight decay and moment decays.
+        grad_clip: largest global gradient norm (0 disables clipping).
+        bias_gamma: γ of the auxiliary-loss-free bias update (V3 §2.1.3; 0.001 in V3; 0 disables).
+        kinds: task kinds to train on; difficulty: their difficulty (None: each kind's default).
+        template: chat template of prompts and examples.
+        seed: seeds every random draw of the run, per step.
+        checkpoint_every: write a checkpoint every this many steps (0: only at the end).
+        eval_every: evaluate on held-out tasks every this many steps (0: never); eval_tasks:
+            held-out tasks per kind; eval_temperature: 0 for greedy decoding, else sampled with
+            top-p 0.95 as R1 evaluates (§3); max_new_tokens: longest response sampled.
+    """
+
+    steps: int = 1200
+    lr: float = 2e-3
+    warmup_steps: int = 20
+    final_lr_share: float = 0.1
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    bias_gamma: float = 1e-3
+    kinds: tuple[str, ...] = ("arithmetic",)
+    difficulty: int | None = None
+    template: str = "r1-chat"
+    seed: int = 0
+    checkpoint_every: int = 0
+    eval_every: int = 0
+    eval_tasks: int = 32
+    eval_temperature: float = 0.0
+    max_new_tokens: int = 128
+
+    def __post_init__(self) -> None:
+        self.kinds = tuple(self.kinds)  # JSON gives back a list
+        for field, ok, rule in self.rules():
+            if not ok:
+                raise ValueError(f"{type(self).__name__}: {field}={getattr(self, field)!r} must be {rule}")
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        """(field, whether its value is valid, the rule) for every field; subclasses add theirs."""
+        return [
+            ("steps", self.steps >= 1, ">= 1"),
+            ("lr", self.lr > 0, "> 0"),
+            ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+            ("final_lr_share", 0 <= self.final_lr_share <= 1, "in [0, 1]"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("beta1", 0 <= self.beta1 < 1, "in [0, 1)"),
+            ("beta2", 0 <= self.beta2 < 1, "in [0, 1)"),
+            ("grad_clip", self.grad_clip >= 0, ">= 0 (0 disables clipping)"),
+            ("bias_gamma", self.bias_gamma >= 0, ">= 0 (0 disables the bias update)"),
+            ("kinds", bool(self.kinds) and set(self.kinds) <= set(KINDS), f"non-empty, from {KINDS}"),
+            ("template", self.template in TEMPLATES, f"one of {list(TEMPLATES)}"),
+            ("checkpoint_every", self.checkpoint_every >= 0, ">= 0 (0: only at the end)"),
+            ("eval_every", self.eval_every >= 0, ">= 0 (0: never)"),
+            ("eval_tasks", self.eval_tasks >= 1, ">= 1"),
+            ("eval_temperature", self.eval_temperature >= 0, ">= 0 (0: greedy)"),
+            ("max_new_tokens", self.max_new_tokens >= 1, ">= 1"),
+        ]
+
+
+def make_optimizer(model: Transformer, config: RunConfig) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters; weight decay on matrices only (not norms, not biases)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2))
+
+
+class TrainingRun(abc.ABC):
+    """A run in progress: the model, its AdamW, the step reached and every step's metrics.
+
+    Attributes: model, config, optimizer, step (steps done), history (one metrics dict per step),
+    out_dir (where checkpoints go; None keeps the run in memory), callback (called with each
+    step's metrics), progress (show a tqdm bar), eval_tasks (the fixed held-out tasks).
+    """
+
+    config_class: ClassVar[type[RunConfig]] = RunConfig
+    progress_keys: ClassVar[tuple[str, ...]] = ("loss",)  # metrics shown beside the progress bar
+
+    def __init__(
+        self,
+        model: Transformer,
+        config: RunConfig,
+        *,
+        out_dir: str | Path | None = None,
+        callback: Callable[[Metrics], None] | None = None,
+        progress: bool = True,
+    ) -> None:
+        if not isinstance(config, self.config_class):
+            raise ValueError(f"config is a {type(config).__name__}; {type(self).__name__} needs a "
+                             f"{self.config_class.__name__}")
+        if model.config.vocab_size < VOCAB_SIZE:
+            raise ValueError(
+                f"model.config.vocab_size={model.config.vocab_size} must be >= the tokenizer's "
+                f"VOCAB_SIZE={VOCAB_SIZE} (build the preset with vocab_size={VOCAB_SIZE} or more)"
+            )
+        self.model, self.config = model, config
+        self.optimizer = make_optimizer(model, config)
+        self.step = 0
+        self.history: list[Metrics] = []
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.callback, self.progress = callback, progress
+        self.eval_tasks = [
+            task
+            for kind in config.kinds
+            for task in generate_tasks(kind, config.eval_tasks, config.seed, "test", config.difficulty)
+        ]
+
+    # ---- one step ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def train_step(self) -> Metrics:
+        """Take optimizer step `self.step` and return its metrics (without "step")."""
+
+    def optimizer_step(self, loss: torch.Tensor) -> Metrics:
+        """Backward `loss`, clip the gradient norm, apply AdamW at this step's learning rate."""
+        c = self.config
+        lr = learning_rate(self.step, c.lr, c.warmup_steps, c.steps, c.final_lr_share)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        max_norm = c.grad_clip if c.grad_clip > 0 else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        self.optimizer.step()
+        return {"lr": lr, "grad_norm": float(grad_norm)}
+
+    def balance_experts(self) -> Metrics:
+        """The bias update of V3 §2.1.3 from this step's expert loads (γ = 0 only measures them)."""
+        if not self.model.moe_layers():
+            return {}
+        loads = self.model.update_biases(self.config.bias_gamma)  # [MoE layers (MTP included), E]
+        ratio = loads.max(dim=1).values / loads.mean(dim=1).clamp(min=1)  # [MoE layers]
+        return {"load_max_over_mean": [round(float(r), 6) for r in ratio]}
+
+    def evaluate(self) -> Metrics:
+        """Accuracy (pass@1), share of responses that reason, and mean response length (tokens) on
+        the fixed held-out tasks, sampled as `config.eval_temperature` says."""
+        c = self.config
+        greedy = c.eval_temperature == 0
+        rows = evaluate_model(
+            self.model,
+            self.eval_tasks,
+            k=1,
+            template=c.template,
+            temperature=c.eval_temperature,
+            top_p=None if greedy else 0.95,
+            max_new_tokens=c.max_new_tokens,
+            seed=c.seed,
+            progress=False,
+        )
+        summary = summarize(rows)
+        return {
+            "eval_accuracy": summary["pass@1"],
+            "eval_reasoning_share": summary["reasoning_share"],
+            "eval_length": summary["mean_length"],
+        }
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def run(self, steps: int | None = None) -> list[Metrics]:
+        """Take `steps` more steps (default: all that remain of `config.steps`); return the history."""
+        c = self.config
+        end = c.steps if steps is None else min(c.steps, self.step + steps)
+        bar = tqdm(total=c.steps, initial=self.step, desc=type(self).__name__, disable=not self.progress)
+        with bar:
+            while self.step < end:
+                self.model.train()
+                metrics = {"step": self.step + 1, **self.train_step()}
+                self.step += 1
+                if c.eval_every and (self.step % c.eval_every == 0 or self.step == c.steps):
+                    metrics.update(self.evaluate())
+                self.history.append(metrics)
+                if self.callback is not None:
+                    self.callback(metrics)
+                bar.set_postfix({k: metrics[k] for k in self.progress_keys if k in metrics}, refresh=False)
+                bar.update(1)
+                periodic = c.checkpoint_every and self.step % c.checkpoint_every == 0
+                if self.out_dir is not None and (periodic or self.step == c.steps):
+                    self.save()
+        return self.history
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def frozen_models(self) -> dict[str, Transformer]:
+        """Models the run keeps but does not train, saved beside it (GRPO's reference model); each
+        comes back from `resume` as the keyword argument of the same name."""
+        return {}
+
+    def save(self, directory: str | Path | None = None) -> Path:
+        """Write the run's checkpoint (atomically) to `directory`, default `out_dir/checkpoint`."""
+        if directory is None:
+            if self.out_dir is None:
+                raise ValueError("save: directory=None and the run has no out_dir; name a directory")
+            directory = self.out_dir / CHECKPOINT
+        frozen = self.frozen_models()
+        extra = {
+            "trainer": type(self).__name__,
+            "config": dataclasses.asdict(self.config),
+            "frozen": list(frozen),
+            "history": self.history,
+        }
+        return save_training_state(directory, self.model, self.optimizer, self.step, extra, frozen=frozen)
+
+    @classmethod
+    def resume(
+        cls,
+        directory: str | Path,
+        *,
+        out_dir: str | Path | None = None,
+        callback: Callable[[Metrics], None] | None = None,
+        progress: bool = True,
+        **data: Any,
+    ) -> TrainingRun:
+        """Rebuild a run from its checkpoint `directory` to continue exactly where it stopped.
+
+        out_dir defaults to the checkpoint's parent; `data` passes again whatever data source the
+        run was built with (e.g. `batches=` or `prompts=`), which a checkpoint cannot hold.
+        """
+        directory = Path(directory)
+        state = read_state(directory)
+        if state.get("trainer") != cls.__name__:
+            raise ValueError(
+                f"resume: {directory} is a checkpoint of {state.get('trainer')!r}, not of {cls.__name__}"
+            )
+        config = cls.config_class(**state["config"])
+        frozen = {name: load_frozen(directory, name) for name in state["frozen"]}
+        # last, because it restores the RNGs (building a model draws from them)
+        model, optimizer, _ = load_training_state(directory, lambda m: make_optimizer(m, config))
+        run = cls(
+            model,
+            config,
+            out_dir=directory.parent if out_dir is None else out_dir,
+            callback=callback,
+            progress=progress,
+            **frozen,
+            **data,
+        )
+        run.optimizer, run.step, run.history = optimizer, state["step"], state["history"]
+        return run

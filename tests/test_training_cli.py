@@ -1,0 +1,41 @@
+"""The command line trains end to end on nano: SFT, then GRPO from its checkpoint, then resume."""
+
+import json
+
+import pytest
+
+from r1mini.__main__ import main
+from r1mini.bench.__main__ import main as bench
+
+
+def test_train_then_grpo_then_resume(tmp_path, capsys):
+    sft, rl = tmp_path / "sft", tmp_path / "grpo"
+    main(["train", "--preset", "nano", "--steps", "2", "--batch-size", "4", "--kinds", "arithmetic",
+          "--out", str(sft), "--log-every", "1"])  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("step 1/2 loss ") and lines[1].startswith("step 2/2 loss ")
+    state = json.loads((sft / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 2 and state["config"]["kinds"] == ["arithmetic"]
+
+    grpo = ["grpo", "--init", str(sft / "checkpoint"), "--steps", "2", "--prompts-per-step", "2",
+            "--group-size", "4", "--max-new-tokens", "16", "--reward", "r1",
+            "--kinds", "arithmetic,lists", "--out", str(rl)]  # fmt: skip
+    main(grpo)
+    out = capsys.readouterr().out
+    assert "step 2/2 reward " in out and " kl " in out
+    state = json.loads((rl / "checkpoint" / "state.json").read_text())
+    assert state["config"]["kinds"] == ["arithmetic", "lists"]
+    assert state["config"]["reward_weights"] == {"accuracy": 1.0, "format": 1.0, "language": 1.0}
+    assert (rl / "checkpoint" / "reference" / "model.safetensors").is_file()
+
+    with pytest.raises(ValueError, match="already holds a run"):
+        main(grpo)
+    main([*grpo, "--resume"])  # already at its last step: resumes, has nothing left to do
+    assert "resuming" in capsys.readouterr().out
+
+
+def test_bench_train_prints_both_rates(capsys):
+    bench(["train", "--preset", "nano", "--sft-steps", "1", "--batch-size", "2", "--grpo-steps", "1",
+           "--prompts", "2", "--group", "2", "--new", "4"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert " tok/s" in out and " steps/min" in out
