@@ -23,11 +23,13 @@ from r1mini.viz.moe import (
     routing_matrix,
 )
 from r1mini.viz.style import OKABE_ITO, figure_html, human, use_notebook_renderer
+from r1mini.viz.training import LiveCurves, training_curves
 from r1mini.viz.widgets import Interactive
 
 __all__ = [
     "OKABE_ITO",
     "Interactive",
+    "LiveCurves",
     "attention_heatmap",
     "attention_view",
     "check",
@@ -45,5 +47,6 @@ __all__ = [
     "parameter_view",
     "routing_heatmap",
     "routing_matrix",
+    "training_curves",
     "use_notebook_renderer",
 ]
