@@ -22,6 +22,13 @@ from r1mini.viz.moe import (
     routing_heatmap,
     routing_matrix,
 )
+from r1mini.viz.reasoning import (
+    StreamView,
+    comparison_figure,
+    grpo_curves,
+    response_html,
+    split_response,
+)
 from r1mini.viz.style import OKABE_ITO, figure_html, human, use_notebook_renderer
 from r1mini.viz.training import LiveCurves, training_curves
 from r1mini.viz.widgets import Interactive
@@ -30,12 +37,15 @@ __all__ = [
     "OKABE_ITO",
     "Interactive",
     "LiveCurves",
+    "StreamView",
     "attention_heatmap",
     "attention_view",
     "check",
+    "comparison_figure",
     "expert_load_bars",
     "figure_html",
     "group_routing_figure",
+    "grpo_curves",
     "human",
     "imbalance",
     "kv_cache_figure",
@@ -45,8 +55,10 @@ __all__ = [
     "load_balance_figure",
     "parameter_breakdown",
     "parameter_view",
+    "response_html",
     "routing_heatmap",
     "routing_matrix",
+    "split_response",
     "training_curves",
     "use_notebook_renderer",
 ]
