@@ -5,7 +5,10 @@ python -m r1mini train --mode sft --preset mini --steps 1200 --out runs/sft
                                            pretraining or SFT with MTP (r1mini.training.trainer)
 python -m r1mini grpo --init runs/sft/checkpoint --steps 100 --out runs/grpo
                                            GRPO on rule-based rewards (r1mini.training.grpo)
-`--resume` continues a stopped run from `OUT/checkpoint` exactly, with the settings it was started with.
+python -m r1mini pipeline r1-zero --init assets/checkpoints/base --out runs/r1-zero
+                                           R1-Zero, R1 or distillation (r1mini.training.pipeline)
+`--resume` continues a stopped run from `OUT/checkpoint` exactly, with the settings it was started with;
+a pipeline started again with the same --out skips its finished stages and resumes the one in progress.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from r1mini.reasoning.rewards import R1_WEIGHTS, R1_ZERO_WEIGHTS
 from r1mini.reasoning.tokenizer import VOCAB_SIZE
 from r1mini.training import GRPOTrainer, RunConfig, Trainer
 from r1mini.training.loop import CHECKPOINT, TrainingRun
+from r1mini.training.pipeline import BaseConfig, DistillConfig, Pipeline, R1Config, r1_zero_config
 
 
 def _human(n: float, unit: str = "") -> str:
@@ -141,6 +145,49 @@ def train(args: argparse.Namespace) -> TrainingRun:
     return run
 
 
+PIPELINES = {
+    "base": "the mini base from scratch: SFT with reasoning, then mostly direct answers",
+    "r1-zero": "pure RL from the base (R1 §2.2)",
+    "r1": "cold start, reasoning RL, rejection sampling + SFT, final RL (R1 §2.3)",
+    "distill": "a dense student: SFT on the teacher's traces vs RL at equal compute (R1 §2.4)",
+}
+
+
+def with_steps(config: Any, steps: int) -> Any:
+    """`config` (a pipeline's config or a stage's) with every training stage's steps set to `steps`."""
+    if isinstance(config, RunConfig):
+        return dataclasses.replace(config, steps=steps)
+    stages = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    return dataclasses.replace(
+        config,
+        **{
+            name: with_steps(stage, steps)
+            for name, stage in stages.items()
+            if dataclasses.is_dataclass(stage)
+        },
+    )
+
+
+def pipeline(args: argparse.Namespace) -> None:
+    """Run (or continue) the pipeline `args.pipeline` in `args.out`."""
+    runner = Pipeline(args.out, progress=args.progress)
+    config = {"base": BaseConfig, "r1-zero": r1_zero_config, "r1": R1Config, "distill": DistillConfig}[
+        args.pipeline
+    ]()
+    if args.steps is not None:
+        config = with_steps(config, args.steps)
+    if args.pipeline == "base":
+        torch.manual_seed(0)
+        preset = ModelConfig.preset(args.preset)
+        runner.base(Transformer(preset.replace(vocab_size=max(preset.vocab_size, VOCAB_SIZE))), config)
+        return
+    if args.init is None:
+        raise ValueError(f"pipeline {args.pipeline} starts from a checkpoint: pass --init")
+    start = load(args.init)
+    run = {"r1-zero": runner.r1_zero, "r1": runner.r1, "distill": runner.distill}[args.pipeline]
+    run(start, config)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m r1mini", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -152,9 +199,20 @@ def main(argv: list[str] | None = None) -> None:
         if command == "grpo":
             sub.add_argument("--reward", choices=list(REWARDS), default="r1-zero",
                              help="r1-zero: accuracy + format; r1: + language consistency")  # fmt: skip
+    p_pipe = commands.add_parser("pipeline", help="R1-Zero, R1 or distillation, stage by stage")
+    p_pipe.add_argument("pipeline", choices=list(PIPELINES),
+                        help="; ".join(f"{name}: {text}" for name, text in PIPELINES.items()))  # fmt: skip
+    p_pipe.add_argument("--init", default=None, help="the base (r1-zero, r1) or the teacher (distill)")
+    p_pipe.add_argument("--preset", default="mini", choices=ModelConfig.preset_names(),
+                        help="the model the base pipeline starts from (default mini)")  # fmt: skip
+    p_pipe.add_argument("--out", required=True, help="pipeline directory; each stage in OUT/<stage>")
+    p_pipe.add_argument("--steps", type=int, default=None, help="steps of every training stage (a quick try)")
+    p_pipe.add_argument("--progress", action="store_true", help="show progress bars")
     args = parser.parse_args(argv)
     if args.command == "info":
         print(info(args.preset))
+    elif args.command == "pipeline":
+        pipeline(args)
     else:
         train(args)
 

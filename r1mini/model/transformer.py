@@ -137,6 +137,13 @@ class Transformer(nn.Module):
                 if isinstance(layer.ffn, MoE):
                     layer.ffn.gate.record = None
 
+    def clone(self) -> Transformer:
+        """A fresh model with this one's weights and buffers (the expert biases) but no KV cache,
+        e.g. the frozen reference of GRPO, so that training one leaves the other as it was."""
+        copy = Transformer(self.config).to(device=self.device, dtype=self.embed.weight.dtype)
+        copy.load_state_dict(self.state_dict())
+        return copy
+
     def keep_cache_rows(self, keep: torch.Tensor) -> None:
         """Keep only the batch rows where `keep` [B] bool is True in every layer's KV cache, so
         sequences that finished stop costing anything in batched decoding."""

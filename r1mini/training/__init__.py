@@ -3,7 +3,8 @@ and GRPO (DeepSeekMath §4.1; R1 paper §2.2.1), on batches of verifiable tasks.
 
 The GRPO maths are pure functions (group-relative advantages, per-token log-probs, the clipped,
 KL-regularised loss); the trainers (`Trainer`, `GRPOTrainer`) share one loop with checkpoints and
-exact resume (`loop.TrainingRun`).
+exact resume (`loop.TrainingRun`). `pipeline.py` chains them into R1-Zero, R1's four stages and
+distillation (R1 paper §2.2-2.4), stage by stage, resumable.
 """
 
 from r1mini.training.advantages import group_advantages
@@ -11,6 +12,17 @@ from r1mini.training.data import Batch, TaskBatches, encode_batch, sample_tasks,
 from r1mini.training.grpo import GRPOConfig, GRPOTrainer, Rollout
 from r1mini.training.grpo_loss import LOSS_TYPES, grpo_loss, sequence_logprobs
 from r1mini.training.loop import TIMING_METRICS, RunConfig, TrainingRun
+from r1mini.training.pipeline import (
+    BaseConfig,
+    DistillConfig,
+    Pipeline,
+    R1Config,
+    RejectionConfig,
+    keep_verified,
+    rejection_sample,
+    student_compute,
+    student_config,
+)
 from r1mini.training.schedule import learning_rate
 from r1mini.training.state import load_frozen, load_training_state, save_training_state
 from r1mini.training.trainer import TrainConfig, Trainer, masked_cross_entropy
@@ -18,9 +30,14 @@ from r1mini.training.trainer import TrainConfig, Trainer, masked_cross_entropy
 __all__ = [
     "LOSS_TYPES",
     "TIMING_METRICS",
+    "BaseConfig",
     "Batch",
+    "DistillConfig",
     "GRPOConfig",
     "GRPOTrainer",
+    "Pipeline",
+    "R1Config",
+    "RejectionConfig",
     "Rollout",
     "RunConfig",
     "TaskBatches",
@@ -30,12 +47,16 @@ __all__ = [
     "encode_batch",
     "group_advantages",
     "grpo_loss",
+    "keep_verified",
     "learning_rate",
     "load_frozen",
     "load_training_state",
     "masked_cross_entropy",
+    "rejection_sample",
     "sample_tasks",
     "save_training_state",
     "sequence_logprobs",
     "step_seed",
+    "student_compute",
+    "student_config",
 ]

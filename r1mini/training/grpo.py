@@ -18,7 +18,6 @@ into it every so many steps (an option TRL offers too) so the KL anchors a recen
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from r1mini.reasoning.generate import Generation, generate
 from r1mini.reasoning.rewards import R1_ZERO_WEIGHTS, combined_reward
 from r1mini.reasoning.task import Task
 from r1mini.reasoning.template import decode_response, encode_prompt
-from r1mini.reasoning.tokenizer import VOCAB_SIZE
+from r1mini.reasoning.tokenizer import PAD_ID, VOCAB_SIZE
 from r1mini.training.advantages import SCALES, group_advantages
 from r1mini.training.data import sample_tasks, step_seed
 from r1mini.training.grpo_loss import LOSS_TYPES, grpo_loss, sequence_logprobs
@@ -136,7 +135,7 @@ class GRPOTrainer(TrainingRun):
         )
         self.reference = None
         if config.beta > 0:
-            self.reference = copy.deepcopy(model) if reference is None else reference
+            self.reference = model.clone() if reference is None else reference
             self.reference.requires_grad_(False).eval()
 
     def frozen_models(self) -> dict[str, Transformer]:
@@ -228,6 +227,8 @@ class GRPOTrainer(TrainingRun):
             updates.append({"loss": loss.item(), **stats, **self.optimizer_step(loss)})
         metrics = {**rollout.metrics, **{k: sum(u[k] for u in updates) / len(updates) for k in updates[0]}}
         metrics.update(self.balance_experts())
+        metrics["tokens"] = int((rollout.tokens != PAD_ID).sum())  # prompts + responses, as SFT counts
+        metrics["generated_tokens"] = int(rollout.response.sum())
 
         if self.reference is not None and c.ref_refresh_every and (self.step + 1) % c.ref_refresh_every == 0:
             self.reference.load_state_dict(self.model.state_dict())

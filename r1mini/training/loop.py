@@ -35,7 +35,7 @@ from r1mini.model import Transformer
 from r1mini.reasoning.dataset import KINDS, generate_tasks
 from r1mini.reasoning.evaluate import summarize
 from r1mini.reasoning.sampling_eval import evaluate_model
-from r1mini.reasoning.template import TEMPLATES
+from r1mini.reasoning.template import TEMPLATES, encode_prompt
 from r1mini.reasoning.tokenizer import VOCAB_SIZE
 from r1mini.training.schedule import learning_rate
 from r1mini.training.state import load_frozen, load_training_state, read_state, save_training_state
@@ -195,6 +195,7 @@ class TrainingRun(abc.ABC):
         the fixed held-out tasks, sampled as `config.eval_temperature` says."""
         c = self.config
         greedy = c.eval_temperature == 0
+        longest = max(len(encode_prompt(task.prompt, c.template)) for task in self.eval_tasks)
         rows = evaluate_model(
             self.model,
             self.eval_tasks,
@@ -202,7 +203,7 @@ class TrainingRun(abc.ABC):
             template=c.template,
             temperature=c.eval_temperature,
             top_p=None if greedy else 0.95,
-            max_new_tokens=c.max_new_tokens,
+            max_new_tokens=min(c.max_new_tokens, self.model.config.max_seq_len - longest),  # fits the context
             seed=c.seed,
             progress=False,
         )
