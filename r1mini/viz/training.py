@@ -15,7 +15,8 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from r1mini.viz.style import FIGURE_HEIGHT, OKABE_ITO, figure_html
+from r1mini.viz.style import FIGURE_HEIGHT, OKABE_ITO
+from r1mini.viz.widgets import show_figure, with_static_figure
 
 
 def _series(history: Sequence[Mapping[str, Any]], metric: str) -> dict[str, tuple[list, list]]:
@@ -83,10 +84,7 @@ class LiveCurves:
         return training_curves(self.history, self.metrics, self.title)
 
     def redraw(self) -> None:
-        html = figure_html(self.figure())
-        self.output.outputs = ({"output_type": "display_data", "data": {"text/html": html}, "metadata": {}},)
+        show_figure(self.output, self.figure())
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle = self.output._repr_mimebundle_(include=include, exclude=exclude)
-        bundle["text/html"] = figure_html(self.figure())
-        return bundle
+        return with_static_figure(self.output, self.figure(), include, exclude)

@@ -38,10 +38,22 @@ class Interactive:
         return self.build(**self.values())
 
     def redraw(self) -> None:
-        html = figure_html(self.figure())
-        self.output.outputs = ({"output_type": "display_data", "data": {"text/html": html}, "metadata": {}},)
+        show_figure(self.output, self.figure())
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
-        bundle["text/html"] = figure_html(self.figure())
-        return bundle
+        return with_static_figure(self.widget, self.figure(), include, exclude)
+
+
+def show_figure(output: widgets.Output, fig: go.Figure) -> None:
+    """Replace what `output` shows with `fig` (as HTML: the page already holds plotly.js)."""
+    html = figure_html(fig)
+    output.outputs = ({"output_type": "display_data", "data": {"text/html": html}, "metadata": {}},)
+
+
+def with_static_figure(
+    widget: widgets.DOMWidget, fig: go.Figure, include: Any = None, exclude: Any = None
+) -> dict[str, Any]:
+    """`widget`'s display bundle plus `fig` as `text/html`, the static fallback the website shows."""
+    bundle = widget._repr_mimebundle_(include=include, exclude=exclude)
+    bundle["text/html"] = figure_html(fig)
+    return bundle
