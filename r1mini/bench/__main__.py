@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 from types import ModuleType
 
-from r1mini.bench import generate, kernels, train
+from r1mini.bench import compile_kernels, generate, kernels, train
 
 # name -> module(configure, run)
-SUBCOMMANDS: dict[str, ModuleType] = {"kernels": kernels, "generate": generate, "train": train}
+SUBCOMMANDS: dict[str, ModuleType] = {
+    "kernels": kernels,
+    "compile": compile_kernels,
+    "generate": generate,
+    "train": train,
+}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,10 +25,11 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-def dot_in_fp32(*tensors: torch.Tensor) -> bool:
-    """Whether a kernel must upcast its `tl.dot` operands to fp32: the interpreter multiplies bf16
-    operands as raw bits (triton-lang/triton #11584), so bf16 is upcast when interpreting."""
-    return interpreting() and any(t.dtype == torch.bfloat16 for t in tensors)
+def dot_in_fp32(*dtypes: torch.dtype, interpret: bool) -> bool:
+    """Whether a kernel must upcast its `tl.dot` operands (of these dtypes) to fp32: the interpreter
+    multiplies bf16 operands as raw bits (triton-lang/triton #11584), so bf16 is upcast when
+    interpreting; compiled for a GPU, bf16 goes to the tensor cores as it is."""
+    return interpret and torch.bfloat16 in dtypes
 
 
 def check_device(op: str, **tensors: torch.Tensor) -> None:

@@ -18,8 +18,19 @@ import torch
 import triton
 import triton.language as tl
 
-from r1mini.kernels.checks import FLOATS, check_device, check_dtype, check_shape, interpreting
+from r1mini.kernels.checks import (
+    FLOATS,
+    check_device,
+    check_dtype,
+    check_shape,
+    dot_tile,
+    interpreting,
+)
 from r1mini.kernels.fp8 import BLOCK, FP8, FP8_MAX, TINY
+
+# A compiled kernel reads module globals only as `tl.constexpr`: with plain floats `_act_quant` ran in
+# the interpreter but did not compile ("Cannot access global variable TINY"; compile_check.py).
+_TINY, _FP8_MAX = tl.constexpr(TINY), tl.constexpr(FP8_MAX)
 
 
 @triton.jit
@@ -27,7 +38,7 @@ def _act_quant(x_ptr, y_ptr, s_ptr, BLOCK: tl.constexpr):
     blk = tl.program_id(0).to(tl.int64)
     offs = blk * BLOCK + tl.arange(0, BLOCK)  # [128] one 1×128 block
     x = tl.load(x_ptr + offs).to(tl.float32)
-    s = tl.maximum(tl.max(tl.abs(x), axis=0), TINY) / FP8_MAX
+    s = tl.maximum(tl.max(tl.abs(x), axis=0), _TINY) / _FP8_MAX
     tl.store(y_ptr + offs, (x / s).to(y_ptr.dtype.element_ty))
     tl.store(s_ptr + blk, s)
 
@@ -78,6 +89,18 @@ def _check_fp8(op: str, name: str, t: torch.Tensor) -> None:
         )
 
 
+def act_quant_store_dtype(interpret: bool) -> torch.dtype:
+    """What `_act_quant` stores: e4m3 when compiled, fp32 when interpreting (module docstring)."""
+    return torch.float32 if interpret else FP8
+
+
+def gemm_config(m: int, interpret: bool) -> dict[str, int]:
+    """Tiles of `_fp8_gemm` for M rows: BLOCK_M from M (16..64); BLOCK_N 64 for a small M on a GPU
+    (decode: more column programs), else 128; BLOCK_K is the 128-wide scale block."""
+    block_n = 128 if interpret or m > 64 else 64
+    return {"BLOCK_M": dot_tile(m, 64), "BLOCK_N": block_n, "BLOCK_K": BLOCK}
+
+
 def act_quant_triton(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """x: [..., d] (fp32/fp16/bf16, d a multiple of 128; copied if not contiguous) ->
     (x_fp8 [..., d] e4m3, scale [..., d/128] fp32), as `act_quant_reference`."""
@@ -89,8 +112,7 @@ def act_quant_triton(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             f"{op}: x.shape={tuple(x.shape)}: the last dimension must be a multiple of {BLOCK}"
         )
     x = x.contiguous()
-    staged = torch.float32 if interpreting() else FP8  # see the module docstring
-    y = torch.empty(x.shape, dtype=staged, device=x.device)  # [..., d]
+    y = torch.empty(x.shape, dtype=act_quant_store_dtype(interpreting()), device=x.device)
     s = torch.empty(*x.shape[:-1], x.shape[-1] // BLOCK, dtype=torch.float32, device=x.device)
     if x.numel():
         _act_quant[(x.numel() // BLOCK,)](x, y, s, BLOCK=BLOCK)
@@ -138,11 +160,10 @@ def fp8_gemm_triton(
     a2 = a_fp8.reshape(-1, k).contiguous()  # [M, K]
     m = a2.shape[0]
     c = torch.empty(m, n, dtype=dtype, device=a_fp8.device)  # [M, N]
-    block_m = max(16, min(64, triton.next_power_of_2(m)))
-    block_n = 128 if interpreting() or m > 64 else 64  # small M (decode): more column programs
-    grid = (triton.cdiv(m, block_m), triton.cdiv(n, block_n))
+    config = gemm_config(m, interpreting())
+    grid = (triton.cdiv(m, config["BLOCK_M"]), triton.cdiv(n, config["BLOCK_N"]))
     _fp8_gemm[grid](
         a2, b_fp8.contiguous(), c, a_scale.reshape(m, -1).contiguous(), b_scale.contiguous(),
-        m, n, k, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=BLOCK,
+        m, n, k, **config,
     )  # fmt: skip
     return c.view(*a_fp8.shape[:-1], n)

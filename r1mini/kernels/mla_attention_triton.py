@@ -122,17 +122,39 @@ def _merge_splits(
     tl.store(lse_ptr + row, tl.where(total > 0, top + tl.log(safe), float("-inf")))
 
 
-def _default_splits(
-    batch: int, row_blocks: int, n_t: int, kv_blocks: int, device: torch.device
-) -> int:
-    """Split the cache only when decoding (T = 1): enough programs for two per SM (two in all when
-    interpreting), never more splits than cache blocks."""
-    if n_t > 1:
-        return 1
-    slots = (
-        2 if interpreting() else 2 * torch.cuda.get_device_properties(device).multi_processor_count
-    )
-    return max(1, min(kv_blocks, triton.cdiv(slots, batch * row_blocks)))
+def launch_config(
+    batch: int, n_t: int, n_heads: int, S: int, C: int, R: int, *,
+    dtypes: tuple[torch.dtype, ...], has_mask: bool, interpret: bool, sm_count: int,
+    kv_splits: int | None = None,
+) -> dict:  # fmt: skip
+    """How `_flash_latent` launches for these shapes: the row blocks, the cache split (`splits`
+    ranges of `split_len` positions) and the constexprs + warps of `_mla_fwd` and `_merge_splits`
+    (`merge` is None with one split).
+
+    Tiles: with C >= 256 on a GPU a [rows, C] fp32 accumulator is large, so 32 rows x 32 cache
+    positions and 8 warps; otherwise up to 64 x 64 and 4 warps. Splits (default): only when decoding
+    (T = 1), enough programs for two per SM (`sm_count`: 1 when interpreting), never more splits
+    than cache blocks; `kv_splits` overrides.
+    """
+    n_rows = n_t * n_heads
+    big_c = C >= 256 and not interpret
+    block_m = dot_tile(n_rows, 32 if big_c else 64)
+    block_s = dot_tile(S, 32 if big_c else 64)
+    row_blocks, kv_blocks = triton.cdiv(n_rows, block_m), triton.cdiv(S, block_s)
+    if kv_splits is None:
+        slots = 2 * sm_count
+        kv_splits = 1 if n_t > 1 else max(1, min(kv_blocks, triton.cdiv(slots, batch * row_blocks)))
+    split_len = triton.cdiv(triton.cdiv(S, kv_splits), block_s) * block_s  # whole cache blocks
+    splits = triton.cdiv(S, split_len)
+    fwd = dict(
+        HAS_MASK=has_mask, DOT_FP32=dot_in_fp32(*dtypes, interpret=interpret),
+        BLOCK_M=block_m, BLOCK_S=block_s, BLOCK_C=triton.next_power_of_2(C),
+        BLOCK_R=dot_tile(R, 256), num_warps=8 if big_c else 4,
+    )  # fmt: skip
+    merge = None
+    if splits > 1:
+        merge = dict(BLOCK_J=triton.next_power_of_2(splits), BLOCK_C=triton.next_power_of_2(C))
+    return dict(row_blocks=row_blocks, splits=splits, split_len=split_len, fwd=fwd, merge=merge)
 
 
 def _flash_latent(
@@ -147,13 +169,13 @@ def _flash_latent(
     """The launches; returns out [B, T, H, C] (kv's dtype) and lse [B, T·H] fp32."""
     (batch, n_t, n_heads, C), R, S = q_lat.shape, q_pe.shape[-1], kv.shape[1]
     n_rows = n_t * n_heads
-    big_c = C >= 256  # a [rows, C] fp32 accumulator: keep the tiles modest on a GPU
-    block_m = dot_tile(n_rows, 64 if interpreting() or not big_c else 32)
-    block_s = dot_tile(S, 64 if interpreting() or not big_c else 32)
-    row_blocks, kv_blocks = triton.cdiv(n_rows, block_m), triton.cdiv(S, block_s)
-    splits = kv_splits or _default_splits(batch, row_blocks, n_t, kv_blocks, kv.device)
-    split_len = triton.cdiv(triton.cdiv(S, splits), block_s) * block_s  # whole cache blocks
-    splits = triton.cdiv(S, split_len)
+    interpret = interpreting()
+    sm_count = 1 if interpret else torch.cuda.get_device_properties(kv.device).multi_processor_count
+    config = launch_config(
+        batch, n_t, n_heads, S, C, R, dtypes=(q_lat.dtype, kv.dtype), has_mask=mask is not None,
+        interpret=interpret, sm_count=sm_count, kv_splits=kv_splits,
+    )  # fmt: skip
+    splits, split_len = config["splits"], config["split_len"]
     one = splits == 1
     out = torch.empty(batch, n_t, n_heads, C, dtype=kv.dtype, device=kv.device)  # [B, T, H, C]
     lse = torch.empty(batch, n_rows, dtype=torch.float32, device=kv.device)  # [B, T·H]
@@ -165,19 +187,13 @@ def _flash_latent(
     )
     mask_u8 = None if mask is None else mask.contiguous().view(torch.uint8)  # [B or 1, T, S]
     mask_sb = 0 if mask is None or mask.shape[0] == 1 else n_t * S
-    _mla_fwd[(row_blocks, batch, splits)](
+    _mla_fwd[(config["row_blocks"], batch, splits)](
         q_lat, q_pe, kv, pe, q_lat if mask_u8 is None else mask_u8, o_part, lse_part,
         n_rows, n_heads, S, C, R, split_len, splits, scale,
-        kv.stride(0), kv.stride(1), pe.stride(0), pe.stride(1), mask_sb, S,
-        HAS_MASK=mask is not None, DOT_FP32=dot_in_fp32(q_lat, kv),
-        BLOCK_M=block_m, BLOCK_S=block_s, BLOCK_C=triton.next_power_of_2(C),
-        BLOCK_R=dot_tile(R, 256), num_warps=4 if interpreting() or not big_c else 8,
+        kv.stride(0), kv.stride(1), pe.stride(0), pe.stride(1), mask_sb, S, **config["fwd"],
     )  # fmt: skip
     if not one:
-        _merge_splits[(batch * n_rows,)](
-            o_part, lse_part, out, lse, splits, C,
-            BLOCK_J=triton.next_power_of_2(splits), BLOCK_C=triton.next_power_of_2(C),
-        )  # fmt: skip
+        _merge_splits[(batch * n_rows,)](o_part, lse_part, out, lse, splits, C, **config["merge"])
     return out, lse
 
 

@@ -134,12 +134,24 @@ def _down(
              mask=valid[:, None] & (cols[None, :] < d))  # fmt: skip
 
 
-def _block_m(n_pairs: int, n_experts: int) -> int:
-    """Rows per block: 16 in the interpreter; on a GPU, grown with the pairs an expert gets on
-    average (vLLM's rule: small blocks for a few decoded tokens, 64 when experts get many)."""
-    if interpreting():
-        return 16
-    return dot_tile(n_pairs // n_experts, 64)
+def launch_config(
+    n_pairs: int, n_experts: int, d: int, inter: int, dtype: torch.dtype, interpret: bool
+) -> dict[str, int | dict[str, int | bool]]:
+    """Tiles of both launches: `block_m` (rows per expert block, for `align_by_expert`) and the
+    constexprs of `_gate_up` and `_down`.
+
+    BLOCK_M is 16 in the interpreter; on a GPU it grows with the pairs an expert gets on average
+    (vLLM's rule: small blocks for a few decoded tokens, 64 when experts get many). BLOCK_N/BLOCK_K
+    are capped at 128/64 on a GPU, 256/128 when interpreting (fewer, bigger programs run faster).
+    """
+    block_m = 16 if interpret else dot_tile(n_pairs // n_experts, 64)
+    cap = 256 if interpret else 128
+    shared = {"BLOCK_M": block_m, "DOT_FP32": dot_in_fp32(dtype, interpret=interpret)}
+    return {
+        "block_m": block_m,
+        "gate_up": {**shared, "BLOCK_N": dot_tile(inter, cap), "BLOCK_K": dot_tile(d, cap // 2)},
+        "down": {**shared, "BLOCK_N": dot_tile(d, cap), "BLOCK_K": dot_tile(inter, cap // 2)},
+    }
 
 
 def _grouped_swiglu(
@@ -154,24 +166,19 @@ def _grouped_swiglu(
     (n_tokens, d), (n_experts, inter, _) = x.shape, w1.shape
     topk = ids.shape[1]
     n_pairs = n_tokens * topk
-    block_m = _block_m(n_pairs, n_experts)
-    sorted_pairs, block_expert = align_by_expert(ids, n_experts, block_m)
+    config = launch_config(n_pairs, n_experts, d, inter, x.dtype, interpreting())
+    sorted_pairs, block_expert = align_by_expert(ids, n_experts, config["block_m"])
     n_blocks = block_expert.numel()
-    cap = 256 if interpreting() else 128  # the interpreter runs big tiles faster (fewer programs)
-    fp32 = dot_in_fp32(x, w1, w2, w3)
     h = torch.empty(sorted_pairs.numel(), inter, dtype=x.dtype, device=x.device)  # [P_pad, I]
-    bn, bk = dot_tile(inter, cap), dot_tile(d, cap // 2)
-    _gate_up[(n_blocks, triton.cdiv(inter, bn))](
-        x, w1, w3, h, sorted_pairs, block_expert, n_pairs, topk, d, inter,
-        BLOCK_M=block_m, BLOCK_N=bn, BLOCK_K=bk, DOT_FP32=fp32,
-    )  # fmt: skip
+    up, down = config["gate_up"], config["down"]
+    _gate_up[(n_blocks, triton.cdiv(inter, up["BLOCK_N"]))](
+        x, w1, w3, h, sorted_pairs, block_expert, n_pairs, topk, d, inter, **up
+    )
     y = torch.empty(n_pairs, d, dtype=x.dtype, device=x.device)  # [P, d]
     gates = weights.detach().float().contiguous()  # [N, k] -> read as [P]
-    bn, bk = dot_tile(d, cap), dot_tile(inter, cap // 2)
-    _down[(n_blocks, triton.cdiv(d, bn))](
-        h, w2, y, gates, sorted_pairs, block_expert, n_pairs, d, inter,
-        BLOCK_M=block_m, BLOCK_N=bn, BLOCK_K=bk, DOT_FP32=fp32,
-    )  # fmt: skip
+    _down[(n_blocks, triton.cdiv(d, down["BLOCK_N"]))](
+        h, w2, y, gates, sorted_pairs, block_expert, n_pairs, d, inter, **down
+    )
     return y.view(n_tokens, topk, d).sum(1, dtype=torch.float32).to(x.dtype)  # [N, d]
 
 

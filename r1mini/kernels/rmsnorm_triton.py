@@ -9,7 +9,8 @@ Each backward program walks a strided set of rows and keeps its own fp32 partial
 [programs, d] are summed afterwards, which avoids atomics and keeps the result deterministic
 (Liger-Kernel and Unsloth use the same scheme). The whole row sits in registers (BLOCK = next power
 of two >= d: 8192 at d = 7168), as every RMSNorm in the model is over at most a few thousand
-channels.
+channels; the warps grow with the row (`launch_config`) so that backward's four row-wide fp32
+vectors fit in registers (at 4 warps and d = 7168 they spilled, `r1mini.kernels.compile_check`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ def _rms_norm_bwd(
     tl.store(dw_part_ptr + pid * d + cols, dw, mask=inside)
 
 
+def launch_config(d: int) -> dict[str, int]:
+    """Constexprs and warps of both kernels for rows of width d: the whole row in one block, at
+    most 16 elements of it per thread (4 warps up to d = 2048, 16 warps from d = 4097)."""
+    block = triton.next_power_of_2(d)
+    return {"BLOCK": block, "num_warps": min(16, max(4, block // 512))}
+
+
 def _backward_programs(n_rows: int, device: torch.device) -> int:
     """Enough programs to fill a GPU (a few per SM); few when interpreting (each costs time)."""
     if interpreting():
@@ -72,8 +80,7 @@ class _RMSNorm(torch.autograd.Function):
         out_dtype = torch.promote_types(x.dtype, weight.dtype)
         y = torch.empty(x2.shape, dtype=out_dtype, device=x.device)  # [M, d]
         rstd = torch.empty(x2.shape[0], dtype=torch.float32, device=x.device)  # [M]
-        block = triton.next_power_of_2(d)
-        _rms_norm_fwd[(x2.shape[0],)](x2, weight, y, rstd, d, eps, BLOCK=block)
+        _rms_norm_fwd[(x2.shape[0],)](x2, weight, y, rstd, d, eps, **launch_config(d))
         ctx.save_for_backward(x2, weight, rstd)
         ctx.x_shape = x.shape
         return y.view(x.shape)
@@ -86,8 +93,9 @@ class _RMSNorm(torch.autograd.Function):
         dx = torch.empty_like(x2)  # [M, d]
         programs = _backward_programs(n_rows, x2.device)
         dw_part = torch.empty(programs, d, dtype=torch.float32, device=x2.device)  # [P, d]
-        block = triton.next_power_of_2(d)
-        _rms_norm_bwd[(programs,)](x2, weight, dy2, rstd, dx, dw_part, n_rows, d, BLOCK=block)
+        _rms_norm_bwd[(programs,)](
+            x2, weight, dy2, rstd, dx, dw_part, n_rows, d, **launch_config(d)
+        )
         dw = dw_part.sum(0).to(weight.dtype)  # [d]
         return dx.view(ctx.x_shape), dw, None
 

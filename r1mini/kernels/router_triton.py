@@ -64,6 +64,16 @@ def _choose_experts(
         s = tl.where(expert == pick, neg_inf, s)
 
 
+def launch_config(
+    n_groups: int, per_group: int, n_limited_groups: int, topk: int, has_bias: bool
+) -> dict[str, int | bool]:
+    """Constexprs of `_choose_experts`: the routing sizes, and the [groups, per group] tile."""
+    return dict(
+        n_groups=n_groups, n_keep=n_limited_groups, topk=topk, HAS_BIAS=has_bias,
+        BLOCK_G=triton.next_power_of_2(n_groups), BLOCK_J=triton.next_power_of_2(per_group),
+    )  # fmt: skip
+
+
 def route_triton(
     logits: torch.Tensor,
     bias: torch.Tensor | None,
@@ -106,8 +116,7 @@ def route_triton(
     if n_tokens > 0:
         _choose_experts[(n_tokens,)](
             s, s if bias is None else bias.contiguous(), ids, n_experts, per_group,
-            n_groups=n_groups, n_keep=n_limited_groups, topk=topk, HAS_BIAS=bias is not None,
-            BLOCK_G=triton.next_power_of_2(n_groups), BLOCK_J=triton.next_power_of_2(per_group),
+            **launch_config(n_groups, per_group, n_limited_groups, topk, bias is not None),
         )  # fmt: skip
     weights = gate_weights(scores, ids, route_scale=route_scale, norm_topk_prob=norm_topk_prob)
     return weights, ids, scores
