@@ -220,6 +220,21 @@ def launches(size: str) -> list[Launch]:
         add(fp8_triton._fp8_gemm, f"[{tokens}, {d}] x [{n_out}, {d}]ᵀ",
             (FP8, FP8, bf16, f32, f32, tokens, n_out, d),
             fp8_triton.gemm_config(tokens, interpret=False))  # fmt: skip
+        # decode-time launches pick other tiles: few tokens through the experts and the FP8 GEMM,
+        # and the norms on MLA's latents (q_lora_rank, kv_lora_rank wide)
+        for width in (c.q_lora_rank, c.kv_lora_rank):
+            add(rmsnorm_triton._rms_norm_fwd, f"[{tokens}, {width}] bf16 (latent)",
+                (bf16, bf16, bf16, f32, width, 1e-6), rmsnorm_triton.launch_config(width))  # fmt: skip
+        few = 64
+        moe = moe_experts_triton.launch_config(few * k, e, d, inter, bf16, interpret=False)
+        few_shape = f"{few} tok x top-{k} of {e}, {d}->{inter} (decode)"
+        add(moe_experts_triton._gate_up, few_shape,
+            (bf16, bf16, bf16, bf16, i64, i64, few * k, k, d, inter), moe["gate_up"])  # fmt: skip
+        add(moe_experts_triton._down, few_shape,
+            (bf16, bf16, bf16, f32, i64, i64, few * k, d, inter), moe["down"])  # fmt: skip
+        add(fp8_triton._fp8_gemm, f"[{few}, {d}] x [{n_out}, {d}]ᵀ (decode)",
+            (FP8, FP8, bf16, f32, f32, few, n_out, d),
+            fp8_triton.gemm_config(few, interpret=False))  # fmt: skip
     return rows
 
 
