@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from types import ModuleType
 
-from r1mini.bench import compile_kernels, generate, kernels, train
+from r1mini.bench.device import enable_interpreter_without_gpu
+
+enable_interpreter_without_gpu()  # before the imports below import triton (no GPU: interpreter)
+
+from r1mini.bench import compile_kernels, generate, kernels, train  # noqa: E402
 
 # name -> module(configure, run)
 SUBCOMMANDS: dict[str, ModuleType] = {

@@ -20,6 +20,8 @@ from r1mini.kernels import compile_check
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", default="mini,671b", help="comma-separated: mini, 671b")
     parser.add_argument("--only", default="", help="compile only kernels whose name contains this")
+    parser.add_argument("--candidates", action="store_true",
+                        help="also every autotuning candidate of the tuned kernels")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> None:
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> None:
         done.append(c)
 
     start = time.perf_counter()
-    compile_check.compile_all(sizes, args.only, on_done=show)
+    compile_check.compile_all(sizes, args.only, on_done=show, candidates=args.candidates)
     failed = [c for c in done if c.problems]
     print(f"{len(done)} kernels compiled in {time.perf_counter() - start:.1f} s, "
           f"{len(failed)} over the H200's limits")  # fmt: skip

@@ -132,6 +132,11 @@ def _cases(size: str, gpu: bool) -> list[Case]:
     return rows
 
 
+def _overrides(chosen: dict) -> str:
+    """An autotuned choice as the table shows it: the wrapper's default, or what it overrides."""
+    return "default" if not chosen else ",".join(f"{k}={v}" for k, v in chosen.items())
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", default="mini,671b", help="comma-separated: mini, 671b")
     parser.add_argument("--only", default="", help="run only kernels whose name contains this")
@@ -139,13 +144,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     enable_interpreter_without_gpu()
+    from r1mini.kernels.tuning import TUNER  # imports triton: after the interpreter switch
+
     gpu = on_gpu()
     if gpu:
         ceil = measure_ceilings()
         print(f"device: {torch.cuda.get_device_name()}; measured copy {ceil.copy_gbps:.0f} GB/s, "
               f"dense bf16 matmul {ceil.matmul_tflops:.0f} TFLOP/s")  # fmt: skip
         head = f"{'kernel':15} {'size':5} {'shape':38} {'triton ms':>10} {'torch ms':>9} "
-        print(head + f"{'speedup':>8} {'achieved':>16} {'of ceiling':>10} {'max rel err':>11}")
+        print(head + f"{'speedup':>8} {'achieved':>16} {'of ceiling':>10} {'max rel err':>11}  "
+              "autotuned config (- = untuned)")
     else:
         print("no GPU: Triton runs in its interpreter; interpreter times are not speeds")
         head = f"{'kernel':15} {'size':5} {'shape':38} {'max rel err':>11} {'torch ms':>9}"
@@ -158,9 +166,11 @@ def run(args: argparse.Namespace) -> None:
                 continue
             torch.manual_seed(0)
             inputs = case.inputs()
+            known = set(TUNER.best)
             start = time.perf_counter()
-            got = _first(case.triton(*inputs))  # on a CPU, this one interpreted call is also timed
+            got = _first(case.triton(*inputs))  # on a GPU it tunes; on a CPU it is the one timed call
             first_ms = 1e3 * (time.perf_counter() - start)
+            chosen = [TUNER.best[key] for key in TUNER.best.keys() - known]  # what this call tuned
             want = _first(case.reference(*inputs)).float()
             err = ((got.float() - want).abs().max() / want.abs().max()).item()  # relative to max|ref|
             ref_ms = time_ms(lambda case=case, inputs=inputs: case.reference(*inputs))
@@ -170,7 +180,8 @@ def run(args: argparse.Namespace) -> None:
                 scale = 1e6 if case.unit == "GB/s" else 1e9
                 rate = case.work / tri_ms / scale
                 top = ceil.copy_gbps if case.unit == "GB/s" else ceil.matmul_tflops
+                tuned = " ".join(_overrides(c) for c in chosen) or "-"
                 print(f"{row} {tri_ms:10.3f} {ref_ms:9.3f} {ref_ms / tri_ms:7.2f}x "
-                      f"{rate:8.1f} {case.unit:7} {rate / top:9.0%} {err:11.2e}")  # fmt: skip
+                      f"{rate:8.1f} {case.unit:7} {rate / top:9.0%} {err:11.2e}  {tuned}")  # fmt: skip
             else:
                 print(f"{row} {err:11.2e} {ref_ms:9.2f} {tri_ms:25.1f}")

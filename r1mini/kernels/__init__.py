@@ -1,6 +1,8 @@
 """Kernels shared by every model size: each a Triton kernel beside its PyTorch reference.
 
 `use("torch" | "triton")` chooses the backend for every op of every model (see `backend.py`).
+Launch configs come from the shapes; on a GPU the MoE, MLA and FP8 GEMM wrappers autotune among a
+few candidates (see `tuning.py`).
 """
 
 from r1mini.kernels.backend import current, use, wants_triton

@@ -152,8 +152,15 @@ def compile_launch(launch: Launch) -> Compiled:
     return done
 
 
-def launches(size: str) -> list[Launch]:
-    """Every kernel at one model size, at the shapes the kernel bench uses on a GPU."""
+def _label(overrides: dict) -> str:
+    """How a candidate's overrides show in the table: "" for the default."""
+    return "" if not overrides else " {" + ", ".join(f"{k}={v}" for k, v in overrides.items()) + "}"
+
+
+def launches(size: str, candidates: bool = False) -> list[Launch]:
+    """Every kernel at one model size, at the shapes the kernel bench uses on a GPU, configured as
+    its wrapper launches it by default; with `candidates`, the tuned kernels (MoE experts, MLA, FP8
+    GEMM) once per autotuning candidate (`tuning.py`), its overrides shown after the shape."""
     c = ModelConfig.preset(SIZES[size])
     full = size == "671b"
     tokens = 4096
@@ -162,6 +169,9 @@ def launches(size: str) -> list[Launch]:
 
     def add(kernel: object, shape: str, args: tuple, config: dict) -> None:
         rows.append(Launch(kernel, size, shape, args, config))
+
+    def tuned(found: list[dict]) -> list[dict]:
+        return found if candidates else found[:1]
 
     norm = rmsnorm_triton.launch_config(d)
     add(rmsnorm_triton._rms_norm_fwd, f"[{tokens}, {d}] bf16",
@@ -175,13 +185,18 @@ def launches(size: str) -> list[Launch]:
     add(router_triton._choose_experts, f"[{tokens}, {e}], {groups} groups, top-{k}",
         (f32, f32, i64, e, per_group), route)  # fmt: skip
 
-    inter, n_pairs = c.moe_inter_dim, tokens * k
-    moe = moe_experts_triton.launch_config(n_pairs, e, d, inter, bf16, interpret=False)
-    moe_shape = f"{tokens} tok x top-{k} of {e}, {d}->{inter}"
-    add(moe_experts_triton._gate_up, moe_shape,
-        (bf16, bf16, bf16, bf16, i64, i64, n_pairs, k, d, inter), moe["gate_up"])  # fmt: skip
-    add(moe_experts_triton._down, moe_shape,
-        (bf16, bf16, bf16, f32, i64, i64, n_pairs, d, inter), moe["down"])  # fmt: skip
+    inter = c.moe_inter_dim
+    moe_tokens = [(tokens, "")] + ([(64, " (decode)")] if full else [])  # decode: 64 tokens
+    for n_tok, note in moe_tokens:
+        n_pairs = n_tok * k
+        shape = (n_pairs, e, d, inter, bf16, False)
+        for o in tuned(moe_experts_triton.candidates(*shape)):
+            moe = moe_experts_triton.launch_config(*shape, **o)
+            moe_shape = f"{n_tok} tok x top-{k} of {e}, {d}->{inter}{note}{_label(o)}"
+            add(moe_experts_triton._gate_up, moe_shape,
+                (bf16, bf16, bf16, bf16, i64, i64, n_pairs, k, d, inter), moe["gate_up"])  # fmt: skip
+            add(moe_experts_triton._down, moe_shape,
+                (bf16, bf16, bf16, f32, i64, i64, n_pairs, d, inter), moe["down"])  # fmt: skip
 
     h, kv_c, rope = c.n_heads, c.kv_lora_rank, c.qk_rope_head_dim
     scale = c.qk_head_dim**-0.5
@@ -189,20 +204,19 @@ def launches(size: str) -> list[Launch]:
     prefill_t = 4096 if full else c.max_seq_len
     for what, (b, n_t, S, masked) in {"decode": (batch, 1, ctx, False),
                                       "prefill": (1, prefill_t, prefill_t, True)}.items():  # fmt: skip
-        mla = mla_attention_triton.launch_config(
-            b, n_t, h, S, kv_c, rope, dtypes=(bf16, bf16), has_mask=masked, interpret=False,
-            sm_count=H200_SMS,
-        )  # fmt: skip
-        splits, n_rows = mla["splits"], n_t * h
-        part = bf16 if splits == 1 else f32  # one split writes out directly, else fp32 partials
-        shape = f"{what} B={b} T={n_t} S={S} H={h} C={kv_c}+{rope}, {splits} split(s)"
-        add(mla_attention_triton._mla_fwd, shape,
-            (bf16, bf16, bf16, bf16, u8 if masked else bf16, part, f32,
-             n_rows, h, S, kv_c, rope, mla["split_len"], splits, scale,
-             S * kv_c, kv_c, S * rope, rope, 0, S), mla["fwd"])  # fmt: skip
-        if mla["merge"] is not None:
-            add(mla_attention_triton._merge_splits, shape,
-                (f32, f32, bf16, f32, splits, kv_c), mla["merge"])  # fmt: skip
+        fixed = dict(dtypes=(bf16, bf16), has_mask=masked, interpret=False, sm_count=H200_SMS)
+        for o in tuned(mla_attention_triton.candidates(b, n_t, h, S, kv_c, rope, **fixed)):
+            mla = mla_attention_triton.launch_config(b, n_t, h, S, kv_c, rope, **{**fixed, **o})
+            splits, n_rows = mla["splits"], n_t * h
+            part = bf16 if splits == 1 else f32  # one split writes out directly, else fp32 partials
+            shape = f"{what} B={b} T={n_t} S={S} H={h} C={kv_c}+{rope}, {splits} split(s){_label(o)}"
+            add(mla_attention_triton._mla_fwd, shape,
+                (bf16, bf16, bf16, bf16, u8 if masked else bf16, part, f32,
+                 n_rows, h, S, kv_c, rope, mla["split_len"], splits, scale,
+                 S * kv_c, kv_c, S * rope, rope, 0, S), mla["fwd"])  # fmt: skip
+            if mla["merge"] is not None:
+                add(mla_attention_triton._merge_splits, shape,
+                    (f32, f32, bf16, f32, splits, kv_c), mla["merge"])  # fmt: skip
 
     logp = logprobs_triton.launch_config(vocab, interpret=False)
     add(logprobs_triton._logprobs_fwd, f"[{tokens}, {vocab}] bf16",
@@ -217,24 +231,16 @@ def launches(size: str) -> list[Launch]:
             (bf16, quant_out, f32), {"BLOCK": BLOCK})  # fmt: skip
         add(fp8_triton._weight_dequant, f"[{n_out}, {d}] e4m3 -> bf16",
             (FP8, f32, bf16, n_out, d), {"BLOCK": BLOCK})  # fmt: skip
-        add(fp8_triton._fp8_gemm, f"[{tokens}, {d}] x [{n_out}, {d}]ᵀ",
-            (FP8, FP8, bf16, f32, f32, tokens, n_out, d),
-            fp8_triton.gemm_config(tokens, interpret=False))  # fmt: skip
-        # decode-time launches pick other tiles: few tokens through the experts and the FP8 GEMM,
-        # and the norms on MLA's latents (q_lora_rank, kv_lora_rank wide)
+        for m, note in ((tokens, ""), (64, " (decode)")):
+            for o in tuned(fp8_triton.gemm_candidates(m, interpret=False)):
+                add(fp8_triton._fp8_gemm, f"[{m}, {d}] x [{n_out}, {d}]ᵀ{note}{_label(o)}",
+                    (FP8, FP8, bf16, f32, f32, m, n_out, d),
+                    fp8_triton.gemm_config(m, interpret=False, **o))  # fmt: skip
+        # decode-time launches pick other tiles: the norms on MLA's latents (q_lora_rank and
+        # kv_lora_rank wide); few tokens through the experts and the FP8 GEMM are above
         for width in (c.q_lora_rank, c.kv_lora_rank):
             add(rmsnorm_triton._rms_norm_fwd, f"[{tokens}, {width}] bf16 (latent)",
                 (bf16, bf16, bf16, f32, width, 1e-6), rmsnorm_triton.launch_config(width))  # fmt: skip
-        few = 64
-        moe = moe_experts_triton.launch_config(few * k, e, d, inter, bf16, interpret=False)
-        few_shape = f"{few} tok x top-{k} of {e}, {d}->{inter} (decode)"
-        add(moe_experts_triton._gate_up, few_shape,
-            (bf16, bf16, bf16, bf16, i64, i64, few * k, k, d, inter), moe["gate_up"])  # fmt: skip
-        add(moe_experts_triton._down, few_shape,
-            (bf16, bf16, bf16, f32, i64, i64, few * k, d, inter), moe["down"])  # fmt: skip
-        add(fp8_triton._fp8_gemm, f"[{few}, {d}] x [{n_out}, {d}]ᵀ (decode)",
-            (FP8, FP8, bf16, f32, f32, few, n_out, d),
-            fp8_triton.gemm_config(few, interpret=False))  # fmt: skip
     return rows
 
 
@@ -247,15 +253,19 @@ def fresh_cache() -> Iterator[None]:
 
 
 def compile_all(
-    sizes: list[str], only: str = "", on_done: Callable[[Compiled], None] | None = None
+    sizes: list[str],
+    only: str = "",
+    on_done: Callable[[Compiled], None] | None = None,
+    candidates: bool = False,
 ) -> list[Compiled]:
-    """Compile every launch of these sizes (kernel names containing `only`), in a fresh cache;
-    `on_done` sees each result as it comes (all at the end when compiling in a child process)."""
+    """Compile every launch of these sizes (kernel names containing `only`; every autotuning
+    candidate with `candidates`), in a fresh cache; `on_done` sees each result as it comes (all at
+    the end when compiling in a child process)."""
     for size in sizes:
         if size not in SIZES:
             raise ValueError(f"size {size!r} is unknown; choose from {sorted(SIZES)}")
     if interpreting():
-        done = _compile_in_child(sizes, only)
+        done = _compile_in_child(sizes, only, candidates)
         if on_done is not None:
             for c in done:
                 on_done(c)
@@ -263,7 +273,7 @@ def compile_all(
     done: list[Compiled] = []
     with fresh_cache():
         for size in sizes:
-            for launch in launches(size):
+            for launch in launches(size, candidates):
                 if only in launch.name:
                     done.append(compile_launch(launch))
                     if on_done is not None:
@@ -287,16 +297,17 @@ def row(c: Compiled, earlier: list[Compiled]) -> str:
             f"{c.shape}")  # fmt: skip
 
 
-def _compile_in_child(sizes: list[str], only: str) -> list[Compiled]:
+def _compile_in_child(sizes: list[str], only: str, candidates: bool) -> list[Compiled]:
     """`compile_all` in a Python without TRITON_INTERPRET (see the module docstring)."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     cmd = [sys.executable, "-m", "r1mini.kernels.compile_check", ",".join(sizes), only]
+    cmd += ["--candidates"] if candidates else []
     child = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if child.returncode != 0:
         raise RuntimeError(f"compiling in a child process failed:\n{child.stdout[-4000:]}{child.stderr}")
     return [Compiled(**fields) for fields in json.loads(child.stdout)]
 
 
-if __name__ == "__main__":  # python -m r1mini.kernels.compile_check SIZES [ONLY]: JSON results
-    results = compile_all(sys.argv[1].split(","), sys.argv[2] if len(sys.argv) > 2 else "")
+if __name__ == "__main__":  # python -m r1mini.kernels.compile_check SIZES ONLY [--candidates]: JSON
+    results = compile_all(sys.argv[1].split(","), sys.argv[2], candidates="--candidates" in sys.argv)
     print(json.dumps([asdict(c) for c in results]))

@@ -27,6 +27,7 @@ from r1mini.kernels.checks import (
     interpreting,
 )
 from r1mini.kernels.fp8 import BLOCK, FP8, FP8_MAX, TINY
+from r1mini.kernels.tuning import TUNER
 
 # A compiled kernel reads module globals only as `tl.constexpr`: with plain floats `_act_quant` ran in
 # the interpreter but did not compile ("Cannot access global variable TINY"; compile_check.py).
@@ -94,11 +95,29 @@ def act_quant_store_dtype(interpret: bool) -> torch.dtype:
     return torch.float32 if interpret else FP8
 
 
-def gemm_config(m: int, interpret: bool) -> dict[str, int]:
+def gemm_config(
+    m: int, interpret: bool, *, block_m: int | None = None, block_n: int | None = None,
+    num_warps: int = 4, num_stages: int = 3,
+) -> dict[str, int]:  # fmt: skip
     """Tiles of `_fp8_gemm` for M rows: BLOCK_M from M (16..64); BLOCK_N 64 for a small M on a GPU
-    (decode: more column programs), else 128; BLOCK_K is the 128-wide scale block."""
-    block_n = 128 if interpret or m > 64 else 64
-    return {"BLOCK_M": dot_tile(m, 64), "BLOCK_N": block_n, "BLOCK_K": BLOCK}
+    (decode: more column programs), else 128; BLOCK_K is the 128-wide scale block. The keyword
+    arguments override the defaults (the autotuner's candidates)."""
+    block_n = block_n or (128 if interpret or m > 64 else 64)
+    return {"BLOCK_M": block_m or dot_tile(m, 64), "BLOCK_N": block_n, "BLOCK_K": BLOCK,
+            "num_warps": num_warps, "num_stages": num_stages}  # fmt: skip
+
+
+def gemm_candidates(m: int, interpret: bool) -> list[dict]:
+    """The `gemm_config` overrides `TUNER` chooses from: none (the default) first; on a GPU also
+    the other BLOCK_N, 8 warps, 4 stages, and 128 rows with 8 warps when M is large."""
+    if interpret:
+        return [{}]
+    default = gemm_config(m, interpret)
+    other_n = 64 if default["BLOCK_N"] == 128 else 128
+    found: list[dict] = [{}, {"block_n": other_n}, {"num_warps": 8}, {"num_stages": 4}]
+    if m >= 256:
+        found.append({"block_m": 128, "num_warps": 8})
+    return found
 
 
 def act_quant_triton(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,10 +179,14 @@ def fp8_gemm_triton(
     a2 = a_fp8.reshape(-1, k).contiguous()  # [M, K]
     m = a2.shape[0]
     c = torch.empty(m, n, dtype=dtype, device=a_fp8.device)  # [M, N]
-    config = gemm_config(m, interpreting())
-    grid = (triton.cdiv(m, config["BLOCK_M"]), triton.cdiv(n, config["BLOCK_N"]))
-    _fp8_gemm[grid](
-        a2, b_fp8.contiguous(), c, a_scale.reshape(m, -1).contiguous(), b_scale.contiguous(),
-        m, n, k, **config,
-    )  # fmt: skip
+    b2, a_s, b_s = b_fp8.contiguous(), a_scale.reshape(m, -1).contiguous(), b_scale.contiguous()
+    interpret = interpreting()
+
+    def launch(overrides: dict) -> None:
+        config = gemm_config(m, interpret, **overrides)
+        grid = (triton.cdiv(m, config["BLOCK_M"]), triton.cdiv(n, config["BLOCK_N"]))
+        _fp8_gemm[grid](a2, b2, c, a_s, b_s, m, n, k, **config)
+
+    key = (triton.next_power_of_2(m), n, k, dtype)
+    launch(TUNER.pick("fp8_gemm", key, gemm_candidates(m, interpret), launch))
     return c.view(*a_fp8.shape[:-1], n)

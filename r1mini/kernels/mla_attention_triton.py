@@ -42,6 +42,7 @@ from r1mini.kernels.checks import (
     interpreting,
 )
 from r1mini.kernels.mla_attention import mla_attention_reference
+from r1mini.kernels.tuning import TUNER
 
 
 @triton.jit
@@ -125,21 +126,23 @@ def _merge_splits(
 def launch_config(
     batch: int, n_t: int, n_heads: int, S: int, C: int, R: int, *,
     dtypes: tuple[torch.dtype, ...], has_mask: bool, interpret: bool, sm_count: int,
-    kv_splits: int | None = None,
+    kv_splits: int | None = None, block_m: int | None = None, block_s: int | None = None,
+    num_warps: int | None = None, num_stages: int = 3,
 ) -> dict:  # fmt: skip
     """How `_flash_latent` launches for these shapes: the row blocks, the cache split (`splits`
-    ranges of `split_len` positions) and the constexprs + warps of `_mla_fwd` and `_merge_splits`
-    (`merge` is None with one split).
+    ranges of `split_len` positions) and the constexprs + warps/stages of `_mla_fwd` and
+    `_merge_splits` (`merge` is None with one split).
 
     Tiles: with C >= 256 on a GPU a [rows, C] fp32 accumulator is large, so 32 rows x 32 cache
     positions and 8 warps; otherwise up to 64 x 64 and 4 warps. Splits (default): only when decoding
     (T = 1), enough programs for two per SM (`sm_count`: 1 when interpreting), never more splits
-    than cache blocks; `kv_splits` overrides.
+    than cache blocks. `kv_splits`, `block_m`, `block_s`, `num_warps`, `num_stages` override the
+    defaults (a caller's choice, or the autotuner's candidates).
     """
     n_rows = n_t * n_heads
     big_c = C >= 256 and not interpret
-    block_m = dot_tile(n_rows, 32 if big_c else 64)
-    block_s = dot_tile(S, 32 if big_c else 64)
+    block_m = block_m or dot_tile(n_rows, 32 if big_c else 64)
+    block_s = block_s or dot_tile(S, 32 if big_c else 64)
     row_blocks, kv_blocks = triton.cdiv(n_rows, block_m), triton.cdiv(S, block_s)
     if kv_splits is None:
         slots = 2 * sm_count
@@ -149,7 +152,7 @@ def launch_config(
     fwd = dict(
         HAS_MASK=has_mask, DOT_FP32=dot_in_fp32(*dtypes, interpret=interpret),
         BLOCK_M=block_m, BLOCK_S=block_s, BLOCK_C=triton.next_power_of_2(C),
-        BLOCK_R=dot_tile(R, 256), num_warps=8 if big_c else 4,
+        BLOCK_R=dot_tile(R, 256), num_warps=num_warps or (8 if big_c else 4), num_stages=num_stages,
     )  # fmt: skip
     merge = None
     if splits > 1:
@@ -157,24 +160,52 @@ def launch_config(
     return dict(row_blocks=row_blocks, splits=splits, split_len=split_len, fwd=fwd, merge=merge)
 
 
-def _flash_latent(
+def candidates(
+    batch: int, n_t: int, n_heads: int, S: int, C: int, R: int, *,
+    dtypes: tuple[torch.dtype, ...], has_mask: bool, interpret: bool, sm_count: int,
+    kv_splits: int | None = None,
+) -> list[dict]:  # fmt: skip
+    """The `launch_config` overrides `TUNER` chooses from: none (the default) first; on a GPU also
+    2 pipeline stages, half the rows, a 64-long cache block (with half the rows when prefilling),
+    and (decoding, unless the caller fixed `kv_splits`) twice and half the cache splits.
+    Overrides, not configs: a choice made at one cache length applies to every length of its
+    class."""
+    shape = (batch, n_t, n_heads, S, C, R)
+    fixed = dict(dtypes=dtypes, has_mask=has_mask, interpret=interpret, sm_count=sm_count,
+                 kv_splits=kv_splits)  # fmt: skip
+    if interpret:
+        return [{}]
+    default = launch_config(*shape, **fixed)
+    fwd = default["fwd"]
+    tiles = dict(block_m=fwd["BLOCK_M"], block_s=fwd["BLOCK_S"], num_warps=fwd["num_warps"])
+    half_m = max(fwd["BLOCK_M"] // 2, 16)
+    found: list[dict] = [
+        {},
+        {**tiles, "num_stages": 2},
+        {**tiles, "block_m": half_m},
+        # a longer cache block; prefill halves the rows to stay within the registers
+        {**tiles, "block_s": min(2 * fwd["BLOCK_S"], 64), "num_stages": 2}
+        | ({"block_m": half_m} if n_t > 1 else {}),
+    ]
+    if n_t == 1 and kv_splits is None:
+        found += [{**tiles, "kv_splits": 2 * default["splits"]},
+                  {**tiles, "kv_splits": max(default["splits"] // 2, 1)}]  # fmt: skip
+    configs = [launch_config(*shape, **{**fixed, **o}) for o in found]
+    return [o for i, o in enumerate(found) if configs[i] not in configs[:i]]
+
+
+def _launch(
     q_lat: torch.Tensor,
     q_pe: torch.Tensor,
     kv: torch.Tensor,
     pe: torch.Tensor,
     scale: float,
     mask: torch.Tensor | None,
-    kv_splits: int | None,
+    config: dict,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The launches; returns out [B, T, H, C] (kv's dtype) and lse [B, T·H] fp32."""
+    """The launches with one config; returns out [B, T, H, C] (kv's dtype) and lse [B, T·H] fp32."""
     (batch, n_t, n_heads, C), R, S = q_lat.shape, q_pe.shape[-1], kv.shape[1]
     n_rows = n_t * n_heads
-    interpret = interpreting()
-    sm_count = 1 if interpret else torch.cuda.get_device_properties(kv.device).multi_processor_count
-    config = launch_config(
-        batch, n_t, n_heads, S, C, R, dtypes=(q_lat.dtype, kv.dtype), has_mask=mask is not None,
-        interpret=interpret, sm_count=sm_count, kv_splits=kv_splits,
-    )  # fmt: skip
     splits, split_len = config["splits"], config["split_len"]
     one = splits == 1
     out = torch.empty(batch, n_t, n_heads, C, dtype=kv.dtype, device=kv.device)  # [B, T, H, C]
@@ -195,6 +226,35 @@ def _flash_latent(
     if not one:
         _merge_splits[(batch * n_rows,)](o_part, lse_part, out, lse, splits, C, **config["merge"])
     return out, lse
+
+
+def _flash_latent(
+    q_lat: torch.Tensor,
+    q_pe: torch.Tensor,
+    kv: torch.Tensor,
+    pe: torch.Tensor,
+    scale: float,
+    mask: torch.Tensor | None,
+    kv_splits: int | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`_launch` with the config `TUNER` picks for this shape class."""
+    (batch, n_t, n_heads, C), R, S = q_lat.shape, q_pe.shape[-1], kv.shape[1]
+    interpret = interpreting()
+    sm_count = torch.cuda.get_device_properties(kv.device).multi_processor_count if kv.is_cuda else 1
+    shape = (batch, n_t, n_heads, S, C, R)
+    fixed = dict(dtypes=(q_lat.dtype, kv.dtype), has_mask=mask is not None, interpret=interpret,
+                 sm_count=sm_count, kv_splits=kv_splits)  # fmt: skip
+    t_class = 1 if n_t == 1 else triton.next_power_of_2(n_t)  # decoding, or a prefill length class
+    key = (batch, t_class, n_heads, triton.next_power_of_2(S), C, R, *fixed.values())
+
+    def config(overrides: dict) -> dict:
+        return launch_config(*shape, **{**fixed, **overrides})
+
+    chosen = TUNER.pick(
+        "mla_attention", key, candidates(*shape, **fixed),
+        lambda o: _launch(q_lat, q_pe, kv, pe, scale, mask, config(o)),
+    )  # fmt: skip
+    return _launch(q_lat, q_pe, kv, pe, scale, mask, config(chosen))
 
 
 class _MLAAttention(torch.autograd.Function):

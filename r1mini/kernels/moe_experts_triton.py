@@ -39,6 +39,7 @@ from r1mini.kernels.checks import (
     interpreting,
 )
 from r1mini.kernels.moe_experts import moe_experts_reference
+from r1mini.kernels.tuning import TUNER
 
 
 def align_by_expert(
@@ -134,39 +135,65 @@ def _down(
              mask=valid[:, None] & (cols[None, :] < d))  # fmt: skip
 
 
+# GPU tiles (BLOCK_N cap, BLOCK_K cap, warps, pipeline stages), `launch_config`'s default first;
+# the others are the autotuner's candidates (tuning.py), each compiled for sm_90 by compile_check
+GPU_TILES = ((128, 64, 4, 3), (128, 64, 8, 3), (64, 64, 4, 4), (128, 128, 8, 2), (64, 128, 4, 3))
+
+
 def launch_config(
-    n_pairs: int, n_experts: int, d: int, inter: int, dtype: torch.dtype, interpret: bool
-) -> dict[str, int | dict[str, int | bool]]:
+    n_pairs: int, n_experts: int, d: int, inter: int, dtype: torch.dtype, interpret: bool,
+    *, tiles: tuple[int, int, int, int] | None = None, block_m: int | None = None,
+) -> dict[str, int | dict[str, int | bool]]:  # fmt: skip
     """Tiles of both launches: `block_m` (rows per expert block, for `align_by_expert`) and the
-    constexprs of `_gate_up` and `_down`.
+    constexprs + warps/stages of `_gate_up` and `_down`.
 
     BLOCK_M is 16 in the interpreter; on a GPU it grows with the pairs an expert gets on average
     (vLLM's rule: small blocks for a few decoded tokens, 64 when experts get many). BLOCK_N/BLOCK_K
-    are capped at 128/64 on a GPU, 256/128 when interpreting (fewer, bigger programs run faster).
+    are capped at 128/64 on a GPU (`GPU_TILES[0]`), 256/128 when interpreting (fewer, bigger
+    programs run faster). `tiles` and `block_m` override the defaults (the autotuner's candidates).
     """
-    block_m = 16 if interpret else dot_tile(n_pairs // n_experts, 64)
-    cap = 256 if interpret else 128
-    shared = {"BLOCK_M": block_m, "DOT_FP32": dot_in_fp32(dtype, interpret=interpret)}
+    if block_m is None:
+        block_m = 16 if interpret else dot_tile(n_pairs // n_experts, 64)
+    n_cap, k_cap, warps, stages = tiles or ((256, 128, 4, 3) if interpret else GPU_TILES[0])
+    shared = {"BLOCK_M": block_m, "DOT_FP32": dot_in_fp32(dtype, interpret=interpret),
+              "num_warps": warps, "num_stages": stages}  # fmt: skip
     return {
         "block_m": block_m,
-        "gate_up": {**shared, "BLOCK_N": dot_tile(inter, cap), "BLOCK_K": dot_tile(d, cap // 2)},
-        "down": {**shared, "BLOCK_N": dot_tile(d, cap), "BLOCK_K": dot_tile(inter, cap // 2)},
+        "gate_up": {**shared, "BLOCK_N": dot_tile(inter, n_cap), "BLOCK_K": dot_tile(d, k_cap)},
+        "down": {**shared, "BLOCK_N": dot_tile(d, n_cap), "BLOCK_K": dot_tile(inter, k_cap)},
     }
 
 
-def _grouped_swiglu(
+def candidates(
+    n_pairs: int, n_experts: int, d: int, inter: int, dtype: torch.dtype, interpret: bool
+) -> list[dict]:
+    """The `launch_config` overrides `TUNER` chooses from: none (the default) first; on a GPU also
+    every other of `GPU_TILES`, and half the rows per expert block (less padding when experts get
+    few pairs). Overrides, not configs: a choice made at one shape applies to the whole class."""
+    shape = (n_pairs, n_experts, d, inter, dtype, interpret)
+    if interpret:
+        return [{}]
+    found: list[dict] = [{}] + [{"tiles": t} for t in GPU_TILES[1:]]
+    block_m = launch_config(*shape)["block_m"]
+    if block_m > 16:
+        found.append({"block_m": block_m // 2})
+    configs = [launch_config(*shape, **o) for o in found]
+    return [o for i, o in enumerate(found) if configs[i] not in configs[:i]]  # small widths repeat
+
+
+def _launch(
     x: torch.Tensor,
     ids: torch.Tensor,
     weights: torch.Tensor,
     w1: torch.Tensor,
     w2: torch.Tensor,
     w3: torch.Tensor,
+    config: dict,
 ) -> torch.Tensor:
-    """The two launches and the combine; inputs already checked and contiguous."""
+    """Sort, the two launches and the combine, with one config; inputs checked and contiguous."""
     (n_tokens, d), (n_experts, inter, _) = x.shape, w1.shape
     topk = ids.shape[1]
     n_pairs = n_tokens * topk
-    config = launch_config(n_pairs, n_experts, d, inter, x.dtype, interpreting())
     sorted_pairs, block_expert = align_by_expert(ids, n_experts, config["block_m"])
     n_blocks = block_expert.numel()
     h = torch.empty(sorted_pairs.numel(), inter, dtype=x.dtype, device=x.device)  # [P_pad, I]
@@ -180,6 +207,26 @@ def _grouped_swiglu(
         h, w2, y, gates, sorted_pairs, block_expert, n_pairs, d, inter, **down
     )
     return y.view(n_tokens, topk, d).sum(1, dtype=torch.float32).to(x.dtype)  # [N, d]
+
+
+def _grouped_swiglu(
+    x: torch.Tensor,
+    ids: torch.Tensor,
+    weights: torch.Tensor,
+    w1: torch.Tensor,
+    w2: torch.Tensor,
+    w3: torch.Tensor,
+) -> torch.Tensor:
+    """`_launch` with the config `TUNER` picks for this shape class."""
+    (n_tokens, d), (n_experts, inter, _) = x.shape, w1.shape
+    n_pairs = n_tokens * ids.shape[1]
+    shape = (n_pairs, n_experts, d, inter, x.dtype, interpreting())
+    key = (triton.next_power_of_2(n_pairs), *shape[1:])
+    chosen = TUNER.pick(
+        "moe_experts", key, candidates(*shape),
+        lambda o: _launch(x, ids, weights, w1, w2, w3, launch_config(*shape, **o)),
+    )  # fmt: skip
+    return _launch(x, ids, weights, w1, w2, w3, launch_config(*shape, **chosen))
 
 
 class _MoEExperts(torch.autograd.Function):
