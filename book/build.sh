@@ -3,6 +3,8 @@
 # npm (vendor.sh: MathJax), stage book/ + notebooks/ + assets/ in one source folder, execute every chapter
 # (a failing cell or any Sphinx warning fails the build), then check the site loads no script from
 # the network. Installs nothing: `pip install -e ".[book]"` provides the Python side.
+# EXECUTED=DIR takes the chapters from DIR already executed (the tests run each chapter once and
+# build from those runs) instead of executing them again.
 #   PYTHON=.venv/bin/python book/build.sh [OUT]
 set -euo pipefail
 book="$(cd "$(dirname "$0")" && pwd)"
@@ -15,7 +17,15 @@ src="$(mktemp -d)"
 trap 'rm -rf "$src"' EXIT
 cp -r "$book/_config.yml" "$book/_toc.yml" "$book/intro.md" "$book/_vendor" "$src/"
 mkdir -p "$src/notebooks"
-cp "$root"/notebooks/*.ipynb "$src/notebooks/"
+if [[ -n "${EXECUTED:-}" ]]; then
+    for nb in "$root"/notebooks/*.ipynb; do   # every chapter, each one executed
+        cp "$EXECUTED/$(basename "$nb")" "$src/notebooks/"
+    done
+    sed -i 's/execute_notebooks: force/execute_notebooks: "off"/' "$src/_config.yml"
+    grep -q 'execute_notebooks: "off"' "$src/_config.yml"   # fails the build if the switch moved
+else
+    cp "$root"/notebooks/*.ipynb "$src/notebooks/"
+fi
 ln -s "$root/assets" "$src/assets"   # chapters show ../assets/*.svg, as they do in Jupyter
 
 rm -rf "$out/_build/html"

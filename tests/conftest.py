@@ -1,8 +1,64 @@
-"""Run Triton kernels in the interpreter when there is no GPU; this must happen before triton is imported."""
+"""Shared test set-up.
+
+Triton kernels run in the interpreter when there is no GPU; this must happen before triton is
+imported. Chapter notebooks are executed once per test session (`run_notebook`): the notebook tests
+check those runs and the website test builds the book from the same executed notebooks.
+"""
+
+from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
 import torch
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+NOTEBOOK_BUDGET_S = 180  # per chapter, on a 2-core CPU (STYLE.md)
+
+
+@dataclass
+class Executed:
+    """One chapter run top to bottom on a fresh kernel."""
+
+    notebook: object  # nbformat.NotebookNode, with outputs
+    seconds: float
+    error: str | None  # the failing cell's error, None when every cell ran
+
+
+@pytest.fixture(scope="session")
+def run_notebook() -> Callable[[Path], Executed]:
+    """`run_notebook(path)` executes a chapter (once per session) and returns the run.
+
+    The kernel is `python3` as seen from the interpreter running pytest (in a virtual environment,
+    ipykernel's spec launches that environment's python), so the notebooks import this checkout's
+    r1mini. The working directory is the notebook's folder, as in Jupyter and in the book build.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    runs: dict[Path, Executed] = {}
+
+    def run(path: Path) -> Executed:
+        if path not in runs:
+            nb = nbformat.read(path, as_version=4)
+            client = NotebookClient(
+                nb, kernel_name="python3", timeout=NOTEBOOK_BUDGET_S,
+                resources={"metadata": {"path": str(path.parent)}},
+            )  # fmt: skip
+            start = time.perf_counter()
+            try:
+                client.execute()
+                error = None
+            except CellExecutionError as e:
+                error = str(e)
+            runs[path] = Executed(nb, time.perf_counter() - start, error)
+        return runs[path]
+
+    return run

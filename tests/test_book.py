@@ -1,4 +1,4 @@
-"""The website: `book/build.sh` builds it (executing every chapter; any warning fails), then headless
+"""The website: `book/build.sh` builds it (from the executed chapters; any warning fails), then headless
 Chromium opens every chapter from a local server and checks it works offline: plotly figures draw
 their traces, widgets show their static figures, MathJax typesets the math, no page error, no
 failed request, no request leaves 127.0.0.1, and no page loads a script from the network.
@@ -34,10 +34,18 @@ REMOTE_SCRIPT = re.compile(r"<script[^>]+src=[\"'](https?:)?//", re.IGNORECASE)
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The built website (built once per test session)."""
+def site(tmp_path_factory: pytest.TempPathFactory, run_notebook) -> Path:
+    """The built website (built once per test session), from the chapters as `run_notebook`
+    executed them (the notebook tests share those runs; `make book` executes them itself)."""
+    import nbformat
+
+    executed = tmp_path_factory.mktemp("executed")
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        run = run_notebook(path)
+        assert run.error is None, f"{path.name} failed:\n{run.error}"
+        nbformat.write(run.notebook, executed / path.name)
     out = tmp_path_factory.mktemp("book")
-    env = dict(os.environ, PYTHON=sys.executable)
+    env = dict(os.environ, PYTHON=sys.executable, EXECUTED=str(executed))
     result = subprocess.run(
         [str(ROOT / "book" / "build.sh"), str(out)], env=env, capture_output=True, text=True
     )
