@@ -1,7 +1,7 @@
 """The DeepSeekMoE router: affinity scores, correction bias, group-limited top-k, gate weights.
 
 V3 paper §2.1.2, eq. 12-16 (sigmoid affinities, weights normalised over the chosen experts) and
-§2.1.3 (the correction bias `b_i` steers *which* experts are chosen but never the gate weights).
+§2.1.2 (the correction bias `b_i` steers *which* experts are chosen but never the gate weights).
 Group-limited routing (node-limited routing in the paper; `n_group`/`topk_group` in the released
 configs): experts are split into groups, each group is scored by the sum of its two best biased
 affinities (V3; V2's softmax gate uses the group's best score), only the best `n_limited_groups`

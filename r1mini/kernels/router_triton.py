@@ -1,7 +1,7 @@
-"""Group-limited top-k expert choice in one Triton launch (V3 paper §2.1.2 eq. 13-16, §2.1.3).
+"""Group-limited top-k expert choice in one Triton launch (V3 paper §2.1.2 eq. 13-16).
 
 One program per token holds its E affinities as a [groups, experts per group] tile:
-    1. add the correction bias b_i (it steers the choice only, §2.1.3);
+    1. add the correction bias b_i (it steers the choice only, §2.1.2);
     2. score each group by the sum of its two best biased affinities (the best one without a bias);
     3. keep the `n_limited_groups` best groups (repeated arg-max, the others set to -inf);
     4. pick the top-k experts among the kept ones (repeated arg-max).

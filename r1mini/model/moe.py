@@ -2,9 +2,9 @@
 
 V3 paper §2.1.2: each MoE layer holds `N_s` shared experts that see every token and `N_r` routed
 experts of which each token uses `K_r` (eq. 12-16; the routing maths is `r1mini.kernels.router`).
-§2.1.3 (auxiliary-loss-free load balancing): a per-expert correction bias `b_i` is added to the
+§2.1.2, "Auxiliary-Loss-Free Load Balancing": a per-expert correction bias `b_i` is added to the
 affinities *only to choose* experts; after each training step it moves by `γ` towards balance.
-§2.1.4 (complementary sequence-wise balance loss, eq. 17-20) is `sequence_balance_loss`.
+§2.1.2, "Complementary Sequence-Wise Auxiliary Loss" (eq. 17-20) is `sequence_balance_loss`.
 The first `n_dense_layers` blocks use a dense SwiGLU `MLP` instead.
 """
 
@@ -88,7 +88,7 @@ class Gate(nn.Module):
 
     @torch.no_grad()
     def update_bias(self, gamma: float, load: torch.Tensor | None = None) -> torch.Tensor:
-        """Auxiliary-loss-free balancing (§2.1.3): `b_i -= γ` if expert i is overloaded, `+= γ` if
+        """Auxiliary-loss-free balancing (§2.1.2): `b_i -= γ` if expert i is overloaded, `+= γ` if
         underloaded, judged against the mean load. `load` defaults to the tokens counted since the
         last call, which are then reset. Returns the load that was used, [E]."""
         if self.bias is None:
@@ -150,7 +150,7 @@ class MoE(nn.Module):
 
 
 def sequence_balance_loss(scores: torch.Tensor, ids: torch.Tensor, n_experts: int) -> torch.Tensor:
-    """The complementary sequence-wise balance loss of §2.1.4 without its factor α (eq. 17-20).
+    """The complementary sequence-wise balance loss of §2.1.2 without its factor α (eq. 17-20).
 
     `f_i = N_r / (K_r T) · Σ_t 1(i ∈ TopK_t)`, `P_i = 1/T · Σ_t s'_{i,t}` with `s'` the affinities
     normalised over all experts, and the loss is `Σ_i f_i P_i`, averaged over the sequences.

@@ -100,7 +100,7 @@ class Transformer(nn.Module):
         return [block.ffn for block in blocks if isinstance(block.ffn, MoE)]
 
     def balance_loss(self) -> torch.Tensor:
-        """Sum over MoE layers of the sequence-wise balance loss (§2.1.4, without α) of the last
+        """Sum over MoE layers of the sequence-wise balance loss (§2.1.2, without α) of the last
         training forward."""
         terms = [
             sequence_balance_loss(*moe.routing, self.config.n_routed_experts)
@@ -115,7 +115,7 @@ class Transformer(nn.Module):
 
     @torch.no_grad()
     def update_biases(self, gamma: float) -> torch.Tensor:
-        """Apply the auxiliary-loss-free bias update (§2.1.3) in every MoE layer from the loads counted
+        """Apply the auxiliary-loss-free bias update (§2.1.2) in every MoE layer from the loads counted
         since the last call. Returns the loads used, [MoE layers incl. MTP, E]."""
         return torch.stack([moe.gate.update_bias(gamma) for moe in self.moe_layers()])
 

@@ -1,4 +1,4 @@
-"""Training: next-token pretraining and SFT with multi-token prediction (DeepSeek-V3 §2.2, §2.1.3-2.1.4)
+"""Training: next-token pretraining and SFT with multi-token prediction (DeepSeek-V3 §2.2, §2.1.2)
 and GRPO (DeepSeekMath §4.1; R1 paper §2.2.1), on batches of verifiable tasks.
 
 The GRPO maths are pure functions (group-relative advantages, per-token log-probs, the clipped,

@@ -7,7 +7,7 @@ calls the two shared pieces of every step:
 
 * `optimizer_step(loss)`: backward, clip the gradient norm, set the step's learning rate
   (`schedule.learning_rate`), AdamW update;
-* `balance_experts()`: DeepSeek-V3's auxiliary-loss-free balancing (§2.1.3): every MoE layer's
+* `balance_experts()`: DeepSeek-V3's auxiliary-loss-free balancing (§2.1.2): every MoE layer's
   correction bias moves by γ against the load its experts received this step. It reports, per MoE
   layer, the busiest expert's load over the mean load (1 = perfectly balanced).
 
@@ -56,7 +56,7 @@ class RunConfig:
             the last step after cosine decay (1 = constant).
         weight_decay, beta1, beta2: AdamW's (decoupled) weight decay and moment decays.
         grad_clip: largest global gradient norm (0 disables clipping).
-        bias_gamma: γ of the auxiliary-loss-free bias update (V3 §2.1.3; 0.001 in V3; 0 disables).
+        bias_gamma: γ of the auxiliary-loss-free bias update (V3 §2.1.2; 0.001 in V3; 0 disables).
         kinds: task kinds to train on; difficulty: their difficulty (None: each kind's default).
         template: chat template of prompts and examples.
         seed: seeds every random draw of the run, per step.
@@ -183,7 +183,7 @@ class TrainingRun(abc.ABC):
         return {"lr": lr, "grad_norm": float(grad_norm)}
 
     def balance_experts(self) -> Metrics:
-        """The bias update of V3 §2.1.3 from this step's expert loads (γ = 0 only measures them)."""
+        """The bias update of V3 §2.1.2 from this step's expert loads (γ = 0 only measures them)."""
         if not self.model.moe_layers():
             return {}
         loads = self.model.update_biases(self.config.bias_gamma)  # [MoE layers (MTP included), E]

@@ -8,10 +8,10 @@ One step of DeepSeek-V3's training objective on a batch (`data.Batch`):
   them in pretraining, the response only in SFT).
 * CE_MTP,k: the same for MTP depth k, whose position i predicts token i+k+1 (§2.2, eq. 24);
   λ = 0.3 early in V3's training and 0.1 later.
-* L_bal: the complementary sequence-wise balance loss (§2.1.4, eq. 17-20), with a tiny α
+* L_bal: the complementary sequence-wise balance loss (§2.1.2, eq. 17-20), with a tiny α
   (0.0001 in V3; 0 here by default, since the bias update does the balancing).
 
-After the AdamW step the auxiliary-loss-free bias update (§2.1.3) nudges each expert's routing
+After the AdamW step the auxiliary-loss-free bias update (§2.1.2) nudges each expert's routing
 bias against its load. The run's loop, checkpoints and exact resume are `loop.TrainingRun`'s.
 """
 
@@ -45,7 +45,7 @@ class TrainConfig(RunConfig):
         batch_size: examples per step.
         reasoning_share: share of examples that show their reasoning; the rest answer directly.
         mtp_weight: λ of the MTP loss (V3 §2.2: 0.3, then 0.1); 0 skips the MTP modules.
-        balance_alpha: α of the sequence-wise balance loss (V3 §2.1.4: 0.0001); 0 disables it.
+        balance_alpha: α of the sequence-wise balance loss (V3 §2.1.2: 0.0001); 0 disables it.
     """
 
     mode: Mode = "sft"

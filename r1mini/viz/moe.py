@@ -1,5 +1,5 @@
 """Chapter 03 figures: which expert each token goes to (V3 paper §2.1.2, eq. 12-16), group-limited
-routing (node-limited routing, §2.1.2), and auxiliary-loss-free load balancing (§2.1.3)."""
+routing (node-limited routing, §2.1.2), and auxiliary-loss-free load balancing (§2.1.2)."""
 
 from __future__ import annotations
 
