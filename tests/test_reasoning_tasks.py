@@ -12,7 +12,7 @@ from r1mini.reasoning.expression import ExpressionError, evaluate_expression
 from r1mini.reasoning.task import split_of
 from r1mini.reasoning.template import encode_example
 
-CONTEXT = 256  # the miniature model's context, in tokens
+CONTEXT = 256  # the bound dataset.py promises: half the miniature model's 512-token context
 
 
 @pytest.mark.parametrize("kind", KINDS)

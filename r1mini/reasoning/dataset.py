@@ -5,8 +5,9 @@ machine. A stream for one split skips the problems of the other, and the split o
 hash of its prompt (``task.split_of``), so no held-out problem is ever trained on: the R1 paper
 evaluates on benchmarks kept apart from its RL prompts (§3).
 
-At the default difficulties every training example (``template.render_example``) fits the
-miniature model's 256-token context. Longest measured over 5,000 problems per kind and split:
+At the default difficulties every training example (``template.render_example``) with the two
+compact templates fits in 256 tokens, half the miniature model's 512-token context. Longest
+measured over 5,000 problems per kind and split:
 
 =============  =======  ===============  ========
 kind           r1-chat  r1-zero-short    r1-zero

@@ -3,8 +3,8 @@
 Three templates, chosen by name:
 
 * ``"r1-zero"``: the R1-Zero training template, word for word from the R1 paper (§2.2.3, Table 1).
-  It wraps the question in 363 tokens, more than the miniature model's whole context,
-  so it is here to read and for larger models.
+  It wraps the question in some 370 tokens, most of the miniature model's 512-token context
+  (a whole example no longer fits), so it is here to read and for larger models.
 * ``"r1-zero-short"``: our miniature adaptation of it. It keeps what matters, the instruction to
   reason in ``<think> </think>`` and answer in ``<answer> </answer>`` and the
   ``User: ... Assistant:`` frame, in about 50 tokens. Like R1-Zero, the model must open the
