@@ -136,7 +136,7 @@ def test_chapter_renders_offline(chapter: str, server: str, browser):
     for i in range(figures.count()):
         figure = figures.nth(i)
         assert figure.locator(".main-svg").count() > 0, f"figure {i} did not render"
-        traces = figure.locator(".trace, .slice, .hm, .heatmaplayer image, .point").count()
+        traces = figure.locator(".trace, .slice, .hm, .heatmaplayer image, .point, .table .cell-text").count()
         assert traces > 0, f"figure {i} has no drawn traces"
         title = figure.locator(".gtitle")
         assert title.count() > 0 and (title.first.text_content() or "").strip(), f"figure {i} has no title"

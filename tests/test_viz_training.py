@@ -2,6 +2,7 @@
 
 import pytest
 
+from r1mini.viz import training
 from r1mini.viz.training import LiveCurves, training_curves
 
 HISTORY = [{"step": i, "loss": 1 / i, "load_max_over_mean": [2 - i / 10, 1.5]} for i in range(1, 11)]
@@ -20,15 +21,22 @@ def test_curves_draw_the_history():
     assert all(t.hovertemplate for t in fig.data)
 
 
-def test_live_curves_is_a_trainer_callback():
-    curves = LiveCurves(["loss"], every=4)
+def test_live_curves_is_a_trainer_callback(monkeypatch: pytest.MonkeyPatch):
+    shown = []
+
+    class Handle:
+        def update(self, obj) -> None:
+            shown.append(obj.data)
+
+    monkeypatch.setattr(training, "display", lambda obj, display_id: shown.append(obj.data) or Handle())
+    curves = LiveCurves(["loss"], every=4).show()
+    assert "waiting for the first step" in shown[0]
     for record in HISTORY:
         curves(record)
     assert curves.history == HISTORY
-    (drawn,) = curves.output.outputs  # redrawn at steps 4 and 8
-    assert "text/html" in drawn["data"]
-    bundle = curves._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle and "text/html" in bundle
+    assert len(shown) == 3 and "plotly" in shown[-1].lower()  # shown, then redrawn at steps 4 and 8
+    curves.redraw()  # after the last step: the finished run, which a book build keeps
+    assert len(shown) == 4
     assert list(curves.figure().data[0].y) == [r["loss"] for r in HISTORY]
 
 
@@ -37,3 +45,5 @@ def test_bad_arguments():
         training_curves(HISTORY, [])
     with pytest.raises(ValueError, match="every=0 must be >= 1"):
         LiveCurves(["loss"], every=0)
+    with pytest.raises(ValueError, match="metric names to plot, or a `build`"):
+        LiveCurves()

@@ -1,8 +1,13 @@
 """Plotly figures and ipywidgets views for the chapter notebooks.
 
 Every figure has a title, axis titles with units and hover text, in colour-blind-safe colours.
-Views (`Interactive`) redraw in live Jupyter and show a static figure on the website. Call
-`use_notebook_renderer()` once per notebook: plotly.js goes inline, nothing loads from a CDN.
+Views (`Interactive`, `InteractiveHTML`) redraw in live Jupyter and show a static figure on the
+website; `LiveCurves` redraws a training run as it goes. Call `use_notebook_renderer()` once per
+notebook: plotly.js goes inline, nothing loads from a CDN.
+
+Exported here: what several chapters share. The figures of one chapter live in its own module and
+are imported from there: `pretraining` (04), `grpo` (05), `r1_zero` (06), `r1_pipeline` (07),
+`generation` (08), `distillation` (09), `kernels` (10), `deployment` (11).
 """
 
 from r1mini.viz.architecture import layer_parameters, parameter_breakdown, parameter_view
@@ -31,11 +36,12 @@ from r1mini.viz.reasoning import (
 )
 from r1mini.viz.style import OKABE_ITO, figure_html, human, use_notebook_renderer
 from r1mini.viz.training import LiveCurves, training_curves
-from r1mini.viz.widgets import Interactive
+from r1mini.viz.widgets import Interactive, InteractiveHTML
 
 __all__ = [
     "OKABE_ITO",
     "Interactive",
+    "InteractiveHTML",
     "LiveCurves",
     "StreamView",
     "attention_heatmap",

@@ -1,6 +1,9 @@
 """Training curves: a static figure of a finished run's metric history, and `LiveCurves`, a trainer
-callback that redraws the same figure while the run goes on (an ipywidgets `Output` in live
-Jupyter, as `Interactive` does; the website shows the figure as it stood when the cell finished).
+callback that redraws a figure of the run in one output while it goes on.
+
+`LiveCurves.show()` displays the figure with an IPython display id and every redraw replaces it in
+place: live Jupyter sees the curves grow, and a book build keeps the last drawing, so the website
+shows the finished run.
 
 The trainers (`r1mini.training`) hand each step's metrics to `callback(metrics)`: a dict with `step`
 and numbers (or one number per MoE layer, e.g. `load_max_over_mean`), which is all this needs.
@@ -8,15 +11,15 @@ and numbers (or one number per MoE layer, e.g. `load_max_over_mean`), which is a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import html
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import ipywidgets as widgets
 import plotly.graph_objects as go
+from IPython.display import HTML, display
 from plotly.subplots import make_subplots
 
-from r1mini.viz.style import FIGURE_HEIGHT, OKABE_ITO
-from r1mini.viz.widgets import show_figure, with_static_figure
+from r1mini.viz.style import FIGURE_HEIGHT, OKABE_ITO, figure_html
 
 
 def _series(history: Sequence[Mapping[str, Any]], metric: str) -> dict[str, tuple[list, list]]:
@@ -63,17 +66,28 @@ def training_curves(
 
 
 class LiveCurves:
-    """A trainer callback that plots `metrics` as the run goes: `Trainer(..., callback=curves)`.
+    """A trainer callback that plots the run as it goes: `Trainer(..., callback=curves.show())`.
 
-    `every`: redraw every this many steps (redrawing costs more than a miniature training step).
+    By default the figure is `training_curves(history, metrics, title)`; `build(history) -> Figure`
+    draws any other figure of the records so far instead. `every`: redraw every this many steps
+    (redrawing costs more than a miniature training step). `show()` displays the figure (a
+    placeholder until the first step); `redraw()` redraws now, e.g. after the last step.
     """
 
-    def __init__(self, metrics: Sequence[str], title: str = "Training", every: int = 10) -> None:
+    def __init__(
+        self,
+        metrics: Sequence[str] = (),
+        title: str = "Training",
+        every: int = 10,
+        build: Callable[[list[dict[str, Any]]], go.Figure] | None = None,
+    ) -> None:
         if every < 1:
-            raise ValueError(f"every={every} must be >= 1")
-        self.metrics, self.title, self.every = list(metrics), title, every
+            raise ValueError(f"every={every} must be >= 1 (steps between redraws)")
+        if build is None and not metrics:
+            raise ValueError("LiveCurves needs metric names to plot, or a `build` function")
+        self.metrics, self.title, self.every, self.build = list(metrics), title, every, build
         self.history: list[dict[str, Any]] = []
-        self.output = widgets.Output()
+        self.handle: Any = None
 
     def __call__(self, metrics: Mapping[str, Any]) -> None:
         self.history.append(dict(metrics))
@@ -81,10 +95,21 @@ class LiveCurves:
             self.redraw()
 
     def figure(self) -> go.Figure:
+        """The figure of the records so far."""
+        if self.build is not None:
+            return self.build(self.history)
         return training_curves(self.history, self.metrics, self.title)
 
-    def redraw(self) -> None:
-        show_figure(self.output, self.figure())
+    def show(self) -> LiveCurves:
+        """Display the figure now and let every redraw replace it in place; returns self."""
+        self.handle = display(self._html(), display_id=True)
+        return self
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return with_static_figure(self.output, self.figure(), include, exclude)
+    def redraw(self) -> None:
+        if self.handle is not None:
+            self.handle.update(self._html())
+
+    def _html(self) -> HTML:
+        if not self.history:
+            return HTML(f"<i>{html.escape(self.title)}: waiting for the first step…</i>")
+        return HTML(figure_html(self.figure()))

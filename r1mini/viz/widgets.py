@@ -1,4 +1,5 @@
-"""`Interactive`: a figure driven by ipywidgets controls that degrades to a static figure.
+"""`Interactive`: a figure driven by ipywidgets controls that degrades to a static figure
+(`InteractiveHTML`: the same for HTML, e.g. responses side by side).
 
 In live Jupyter the controls redraw the figure. The same output also carries, as `text/html`, the
 figure for the controls' default values: the website (which has no kernel to run the callbacks)
@@ -16,15 +17,16 @@ import plotly.graph_objects as go
 from r1mini.viz.style import figure_html
 
 
-class Interactive:
-    """`build(**values)` -> Figure, redrawn whenever one of `controls` (name -> widget) changes."""
+class _Controlled:
+    """Controls (name -> ipywidgets widget) above an output that `redraw()` fills from
+    `build(**values)` whenever a control changes; subclasses say what the output is."""
 
-    def __init__(self, build: Callable[..., go.Figure], **controls: widgets.ValueWidget) -> None:
+    def __init__(
+        self, build: Callable[..., Any], output: widgets.DOMWidget, **controls: widgets.ValueWidget
+    ) -> None:
         if not controls:
-            raise ValueError("Interactive needs at least one control widget")
-        self.build = build
-        self.controls = controls
-        self.output = widgets.Output()
+            raise ValueError(f"{type(self).__name__} needs at least one control widget")
+        self.build, self.controls, self.output = build, controls, output
         for control in controls.values():
             control.observe(lambda _change: self.redraw(), names="value")
         self.widget = widgets.VBox([widgets.HBox(list(controls.values())), self.output])
@@ -32,6 +34,16 @@ class Interactive:
 
     def values(self) -> dict[str, Any]:
         return {name: control.value for name, control in self.controls.items()}
+
+    def redraw(self) -> None:
+        raise NotImplementedError
+
+
+class Interactive(_Controlled):
+    """`build(**values)` -> Figure, redrawn whenever one of `controls` (name -> widget) changes."""
+
+    def __init__(self, build: Callable[..., go.Figure], **controls: widgets.ValueWidget) -> None:
+        super().__init__(build, widgets.Output(), **controls)
 
     def figure(self) -> go.Figure:
         """The figure for the controls' current values."""
@@ -42,6 +54,30 @@ class Interactive:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         return with_static_figure(self.widget, self.figure(), include, exclude)
+
+
+class InteractiveHTML(_Controlled):
+    """`build(**values)` -> HTML, redrawn whenever one of `controls` (name -> widget) changes.
+
+    The HTML counterpart of `Interactive` (e.g. responses side by side): live Jupyter shows the
+    controls above the HTML; the website, which has no kernel, shows the HTML for the controls'
+    default values.
+    """
+
+    def __init__(self, build: Callable[..., str], **controls: widgets.ValueWidget) -> None:
+        super().__init__(build, widgets.HTML(), **controls)
+
+    def html(self) -> str:
+        """The HTML for the controls' current values."""
+        return self.build(**self.values())
+
+    def redraw(self) -> None:
+        self.output.value = self.html()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
+        bundle["text/html"] = self.html()
+        return bundle
 
 
 def show_figure(output: widgets.Output, fig: go.Figure) -> None:

@@ -1,0 +1,344 @@
+"""Chapter 07 views: R1's four training stages (R1 paper §2.3) in miniature.
+
+* `rejection_verdicts`, `rejection_summary`, `rejection_figure`: rejection sampling (§2.3.3).
+  k responses are sampled for each prompt and `r1mini.training.pipeline.keep_verified` keeps the
+  verified ones: right answer, well-formed, reasoning in the task's language, each distinct
+  response once. The verdicts say what became of every response; the figure draws them as a
+  prompts × samples grid and shows how the kept set grows with k.
+* `pipeline_figure`: every stage's metric history (`history.json` of the `r1` checkpoint, or a
+  `Pipeline`'s `history(stage)`) on one axis, stage after stage, the stages marked.
+* `checkpoints_figure`: the `metrics.json` of several checkpoints side by side (§3's pass@1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from r1mini.reasoning.evaluate import score_sample
+from r1mini.reasoning.task import Task
+from r1mini.reasoning.template import parse_response
+from r1mini.training.pipeline import keep_verified
+from r1mini.viz.reasoning import moving_average
+from r1mini.viz.style import FIGURE_HEIGHT, OKABE_ITO, styled
+
+Record = Mapping[str, Any]
+
+# ---- rejection sampling (R1 §2.3.3) ---------------------------------------------------------------
+VERDICTS = ("kept", "repeat", "malformed", "wrong answer", "mixed language")
+VERIFIED = ("kept", "repeat")  # the verdicts of responses that pass the rule
+NOT_DRAWN = "not drawn"  # a cell of the grid beyond the k samples drawn
+VERDICT_LABELS = {
+    "kept": "kept: a new example",
+    "repeat": "verified, but a repeat of a kept one",
+    "malformed": "dropped: malformed",
+    "wrong answer": "dropped: wrong answer",
+    "mixed language": "dropped: mixed language",
+    NOT_DRAWN: "not drawn (beyond k)",
+}
+VERDICT_COLORS = {
+    "kept": OKABE_ITO[2],  # bluish green
+    "repeat": OKABE_ITO[5],  # sky blue
+    "malformed": OKABE_ITO[1],  # orange
+    "wrong answer": OKABE_ITO[3],  # vermillion
+    "mixed language": OKABE_ITO[4],  # reddish purple
+    NOT_DRAWN: "#eeeeee",
+}
+
+
+def rejection_verdicts(samples: Sequence[tuple[Task, str]]) -> list[str]:
+    """What `keep_verified` does with each (task, response), in order, one of `VERDICTS`.
+
+    "kept": the response adds an example to what `keep_verified` keeps from the samples of its
+    prompt seen so far; "repeat": it passes the rule but repeats a kept response word for word;
+    otherwise it is dropped, and the verdict says why: "malformed" (format reward 0), "wrong
+    answer", or "mixed language" (right and well-formed, but its reasoning has words outside the
+    task's language: R1 "filtered out chain-of-thought with mixed languages", §2.3.3).
+    """
+    seen: dict[str, list[tuple[Task, str]]] = {}  # prompt -> its samples so far
+    verdicts = []
+    for task, response in samples:
+        group = seen.setdefault(task.prompt, [])
+        before = len(keep_verified(group))
+        group.append((task, response))
+        if len(keep_verified(group)) > before:
+            verdicts.append("kept")
+        elif keep_verified([(task, response)]):
+            verdicts.append("repeat")
+        else:
+            record = score_sample(task, response)
+            if not record.well_formed:
+                verdicts.append("malformed")
+            elif not record.correct:
+                verdicts.append("wrong answer")
+            else:
+                verdicts.append("mixed language")
+    return verdicts
+
+
+def _check_grid(verdicts: Sequence[Sequence[str]], k: int) -> None:
+    if not verdicts or not all(verdicts):
+        raise ValueError("verdicts is empty: give one non-empty row of verdicts per prompt")
+    widths = sorted({len(row) for row in verdicts})
+    if len(widths) > 1:
+        raise ValueError(f"verdicts has rows of {widths} samples; every prompt needs as many samples")
+    if not 1 <= k <= widths[0]:
+        raise ValueError(f"k={k} must lie in 1..{widths[0]}, the samples drawn per prompt")
+    unknown = {v for row in verdicts for v in row} - set(VERDICTS)
+    if unknown:
+        raise ValueError(f"verdicts has {sorted(unknown)}; a verdict is one of {VERDICTS}")
+
+
+def rejection_summary(verdicts: Sequence[Sequence[str]], k: int) -> dict[str, float]:
+    """Counts and shares for the first ``k`` samples of each prompt.
+
+    ``verdicts``: one row per prompt, its samples' verdicts in the order they were drawn (so the
+    first ``k`` are what sampling ``k`` per prompt would have given). Returns prompts, responses,
+    verified (passed the rule), kept (distinct examples), prompts_covered (with at least one kept
+    example), accept_rate (verified / responses) and coverage (prompts_covered / prompts).
+    """
+    _check_grid(verdicts, k)
+    rows = [row[:k] for row in verdicts]
+    responses = sum(len(row) for row in rows)
+    verified = sum(v in VERIFIED for row in rows for v in row)
+    kept = sum(v == "kept" for row in rows for v in row)
+    covered = sum("kept" in row for row in rows)
+    return {
+        "prompts": float(len(rows)),
+        "responses": float(responses),
+        "verified": float(verified),
+        "kept": float(kept),
+        "prompts_covered": float(covered),
+        "accept_rate": verified / responses,
+        "coverage": covered / len(rows),
+    }
+
+
+def rejection_figure(
+    prompts: Sequence[str],
+    verdicts: Sequence[Sequence[str]],
+    k: int,
+    title: str,
+    responses: Sequence[Sequence[str]] | None = None,
+) -> go.Figure:
+    """Left: the prompts × samples grid of verdicts, samples beyond ``k`` greyed out (hover shows
+    the answer given, if ``responses`` has the texts). Right: for every k, the share of responses
+    that pass the rule and the share of prompts left with at least one kept example."""
+    _check_grid(verdicts, k)
+    if len(prompts) != len(verdicts):
+        raise ValueError(f"{len(prompts)} prompts but {len(verdicts)} rows of verdicts; give one row each")
+    width = len(verdicts[0])
+    order = [*VERDICTS, NOT_DRAWN]
+    cells = [[v if j < k else NOT_DRAWN for j, v in enumerate(row)] for row in verdicts]
+    z = [[order.index(cell) for cell in row] for row in cells]  # [prompts, width]
+    hover = []
+    for i, row in enumerate(cells):
+        hover.append([])
+        for j, cell in enumerate(row):
+            text = f"{prompts[i]}<br>sample {j + 1}: {VERDICT_LABELS[cell]}"
+            if responses is not None and cell != NOT_DRAWN:
+                text += f"<br>answer given: {parse_response(responses[i][j]).answer}"
+            hover[-1].append(text)
+    n = len(order)
+    scale = [  # one flat step of colour per verdict
+        [min(1.0, (index + edge) / n), VERDICT_COLORS[name]]
+        for index, name in enumerate(order)
+        for edge in (0, 1)
+    ]
+    fig = make_subplots(
+        rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.16,
+        subplot_titles=["each sampled response (rows: prompts)", "what k samples per prompt give"],
+    )  # fmt: skip
+    fig.add_heatmap(
+        z=z, x=list(range(1, width + 1)), y=list(range(len(prompts))), zmin=-0.5, zmax=n - 0.5,
+        colorscale=scale, showscale=False, xgap=2, ygap=2, text=hover,
+        hovertemplate="%{text}<extra></extra>", row=1, col=1,
+    )  # fmt: skip
+    for name in order:  # the legend of the grid's colours
+        swatch = dict(symbol="square", size=12, color=VERDICT_COLORS[name], line=dict(color="#999", width=1))
+        fig.add_scatter(
+            x=[None], y=[None], mode="markers", name=VERDICT_LABELS[name], marker=swatch, row=1, col=1
+        )
+    ks = list(range(1, width + 1))
+    curves = [rejection_summary(verdicts, j) for j in ks]
+    lines = (
+        ("accept_rate", "share of responses verified", OKABE_ITO[0], "solid"),
+        ("coverage", "share of prompts with a kept example", OKABE_ITO[2], "dash"),
+    )
+    for key, label, color, dash in lines:
+        fig.add_scatter(
+            x=ks, y=[c[key] for c in curves], mode="lines+markers", name=label, row=1, col=2,
+            line=dict(color=color, dash=dash, width=3),
+            hovertemplate=f"k = %{{x}}<br>{label}: %{{y:.1%}}<extra></extra>",
+        )  # fmt: skip
+    fig.add_vline(x=k, line=dict(color="#333", dash="dot"), row=1, col=2)
+    now = rejection_summary(verdicts, k)
+    heading = (
+        f"{title}<br><sup>k = {k}: {now['verified']:.0f} of {now['responses']:.0f} responses verified "
+        f"({now['accept_rate']:.0%}), {now['kept']:.0f} distinct examples kept, "
+        f"{now['prompts_covered']:.0f} of {now['prompts']:.0f} prompts covered</sup>"
+    )
+    styled(fig, heading, "sample number (per prompt)", "prompt")
+    rows = list(range(len(prompts)))
+    fig.update_yaxes(autorange="reversed", tickvals=rows, ticktext=list(prompts), row=1, col=1)
+    fig.update_xaxes(dtick=1, row=1, col=1)
+    fig.update_xaxes(title_text="k, responses sampled per prompt", dtick=1, row=1, col=2)
+    fig.update_yaxes(title_text="share", range=[0, 1.05], tickformat=".0%", row=1, col=2)
+    fig.update_layout(
+        height=int(FIGURE_HEIGHT * 1.25), margin=dict(t=100),
+        legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.16),
+    )  # fmt: skip
+    return fig
+
+
+# ---- the stages, one after another ----------------------------------------------------------------
+STAGE_LABELS = {
+    "1-cold-start": "1. cold-start SFT",
+    "2-reasoning-rl": "2. reasoning RL",
+    "3-sft": "3. SFT of the base<br>on the kept samples",
+    "4-final-rl": "4. RL, all scenarios",
+}
+STAGE_FILLS = {"SFT": "#fbecd0", "RL": "#d9eaf5"}  # the SVG's colours: orange SFT, blue RL
+
+
+def stage_kind(records: Sequence[Record]) -> str:
+    """`RL` for a GRPO stage (its steps have a reward), `SFT` otherwise."""
+    return "RL" if any("reward" in record for record in records) else "SFT"
+
+
+def pipeline_figure(
+    history: Mapping[str, Sequence[Record]], title: str, start: Record | None = None, window: int = 10
+) -> go.Figure:
+    """Every stage of a pipeline on one step axis, stage after stage, each stage shaded and named.
+
+    ``history``: stage name -> the records of its steps (`history.json`'s layout). Top: held-out
+    accuracy, greedy (diamonds: the ``eval_accuracy`` of the records that have it) and, in the RL
+    stages, the accuracy of the sampled training responses (faint per step, bold ``window``-step
+    mean). Bottom, in nats per token on a log axis: the SFT stages' cross-entropy on their
+    examples and the RL stages' KL divergence to the reference model. ``start``: a record with
+    ``eval_accuracy`` drawn at step 0, the model the pipeline starts from.
+    """
+    if not history or not all(history.values()):
+        raise ValueError("history is empty: give stage name -> the (non-empty) records of its steps")
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06,
+    )  # fmt: skip
+    styled(fig, title, "", "")
+    shown: set[str] = set()
+
+    def add(name: str, **trace: Any) -> None:
+        fig.add_scatter(name=name, legendgroup=name, showlegend=name not in shown, **trace)
+        shown.add(name)
+
+    if start is not None:
+        add(
+            "held-out accuracy, greedy", x=[0], y=[float(start["eval_accuracy"])], mode="markers",
+            marker=dict(symbol="diamond", size=9, color="#000000"), row=1, col=1,
+            hovertemplate="before stage 1<br>held-out accuracy: %{y:.1%}<extra></extra>",
+        )  # fmt: skip
+    offset = 0
+    for stage, records in history.items():
+        label = STAGE_LABELS.get(stage, stage)
+        plain = label.replace("<br>", " ")
+        kind = stage_kind(records)
+        x = [offset + record["step"] for record in records]
+        end = max(x)
+        fig.add_vrect(
+            x0=offset, x1=end, fillcolor=STAGE_FILLS[kind], opacity=0.6, layer="below", line_width=0,
+            row="all", col=1,
+        )  # fmt: skip
+        fig.add_annotation(
+            x=(offset + end) / 2, y=1.0, xref="x", yref="y domain", yanchor="bottom", showarrow=False,
+            text=f"<b>{label}</b><br>{kind}, {len(records)} steps", font=dict(size=11),
+        )  # fmt: skip
+        evals = [(offset + r["step"], float(r["eval_accuracy"])) for r in records if "eval_accuracy" in r]
+        if evals:
+            add(
+                "held-out accuracy, greedy", x=[e[0] for e in evals], y=[e[1] for e in evals],
+                mode="lines+markers", line=dict(color="#000000", width=1),
+                marker=dict(symbol="diamond", size=8, color="#000000"), row=1, col=1,
+                customdata=[s - offset for s, _ in evals],
+                hovertemplate=f"{plain}, step %{{customdata}}<br>held-out accuracy: %{{y:.1%}}"
+                "<extra></extra>",
+            )  # fmt: skip
+        if kind == "RL":
+            steps = [r for r in records if "accuracy" in r]
+            values = [float(r["accuracy"]) for r in steps]
+            xs = [offset + r["step"] for r in steps]
+            add(
+                "training accuracy (sampled, T = 1), per step", x=xs, y=values, mode="lines",
+                line=dict(color=OKABE_ITO[0], width=1), opacity=0.35, row=1, col=1,
+                hovertemplate=f"{plain}<br>pipeline step %{{x}}: %{{y:.1%}}<extra></extra>",
+            )  # fmt: skip
+            add(
+                f"training accuracy, {window}-step mean", x=xs, y=moving_average(values, window),
+                mode="lines", line=dict(color=OKABE_ITO[0], width=3), row=1, col=1,
+                hovertemplate=f"{plain}<br>pipeline step %{{x}}, {window}-step mean: %{{y:.1%}}"
+                "<extra></extra>",
+            )  # fmt: skip
+        key, name, color = ("kl", "RL: KL to the reference model", OKABE_ITO[4]) if kind == "RL" else (
+            "ce", "SFT: cross-entropy on the examples", OKABE_ITO[3])  # fmt: skip
+        points = [(offset + r["step"], float(r[key])) for r in records if float(r.get(key, 0.0)) > 0]
+        if points:
+            add(
+                name, x=[p[0] for p in points], y=[p[1] for p in points], mode="lines",
+                line=dict(color=color, width=2), row=2, col=1,
+                hovertemplate=f"{plain}<br>pipeline step %{{x}}<br>{key}: %{{y:.2e}} nats/token"
+                "<extra></extra>",
+            )  # fmt: skip
+        offset = end
+    fig.update_yaxes(title_text="share correct", range=[0, 1.05], tickformat=".0%", row=1, col=1)
+    fig.update_yaxes(title_text="nats per token (log)", type="log", exponentformat="power", row=2, col=1)
+    fig.update_xaxes(title_text="pipeline step (each stage's SFT or GRPO steps, one stage after another)",
+                     row=2, col=1)  # fmt: skip
+    fig.update_layout(
+        height=int(FIGURE_HEIGHT * 1.5), margin=dict(t=140),
+        legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.14),
+    )  # fmt: skip
+    return fig
+
+
+# ---- checkpoints side by side -----------------------------------------------------------------
+CHECKPOINT_METRICS = (
+    ("greedy", "pass@1", "pass@1, greedy"),
+    ("sampled_t0.6", "pass@1", "pass@1, T = 0.6, top-p 0.95 (R1 §3)"),
+    ("sampled_t0.6", "reasoning_share", "share reasoning, T = 0.6"),
+)  # metrics.json section, key, label
+
+
+def checkpoints_figure(metrics: Mapping[str, Mapping[str, Any]], title: str) -> go.Figure:
+    """Checkpoints measured on the same held-out tasks (their `metrics.json`): pass@1 greedy and
+    at R1's sampling setting and the share of responses that reason (left), mean response length
+    in tokens, greedy (right)."""
+    if not metrics:
+        raise ValueError("metrics is empty: give checkpoint name -> its metrics.json")
+    for name, m in metrics.items():
+        for section, key, _ in (*CHECKPOINT_METRICS, ("greedy", "mean_length", "")):
+            if key not in m.get(section, {}):
+                raise ValueError(f"metrics[{name!r}] has no [{section!r}][{key!r}]")
+    names = list(metrics)
+    fig = make_subplots(
+        rows=1, cols=2, column_widths=[0.66, 0.34], horizontal_spacing=0.12,
+        subplot_titles=["accuracy and reasoning", "mean response length, greedy"],
+    )  # fmt: skip
+    for (section, key, label), color in zip(CHECKPOINT_METRICS, OKABE_ITO, strict=False):
+        values = [float(metrics[n][section][key]) for n in names]
+        fig.add_bar(
+            x=names, y=values, name=label, marker_color=color, text=[f"{v:.0%}" for v in values],
+            textposition="outside", hovertemplate=f"%{{x}}<br>{label}: %{{y:.1%}}<extra></extra>",
+            row=1, col=1,
+        )  # fmt: skip
+    lengths = [float(metrics[n]["greedy"]["mean_length"]) for n in names]
+    fig.add_bar(
+        x=names, y=lengths, name="mean length, greedy", marker_color=OKABE_ITO[5], showlegend=False,
+        text=[f"{v:.0f}" for v in lengths], textposition="outside", row=1, col=2,
+        hovertemplate="%{x}<br>mean length: %{y:.1f} tokens<extra></extra>",
+    )  # fmt: skip
+    styled(fig, title, "checkpoint", "share of responses")
+    fig.update_yaxes(range=[0, 1.15], tickformat=".0%", row=1, col=1)
+    fig.update_yaxes(title_text="tokens per response", range=[0, max(lengths) * 1.2], row=1, col=2)
+    fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.2))
+    return fig

@@ -1,0 +1,65 @@
+"""r1mini.viz.deployment: the chapter 11 figures are labelled and show the deployment arithmetic."""
+
+import torch
+from test_viz import assert_labelled
+
+from r1mini import ModelConfig
+from r1mini.deployment import Hardware, memory_plan, place_experts
+from r1mini.viz import Interactive
+from r1mini.viz.deployment import (
+    memory_figure,
+    memory_view,
+    placement_figure,
+    placement_view,
+    roofline_figure,
+    step_imbalance_figure,
+)
+
+V3 = ModelConfig.preset("deepseek-v3-671b")
+HW = Hardware("test GPU", memory_gb=100, bandwidth_tb_s=4.0, bf16_tflops=800, fp8_tflops=1600)
+
+
+def test_memory_figure_marks_capacity_and_verdict():
+    fig = memory_figure(V3, n_gpus=8, memory_gb=141, batch=32, context=32768)
+    assert_labelled(fig)
+    plan = memory_plan(V3, 8, 141e9, 32, 32768)
+    assert any(abs(shape.y0 - plan.total_bytes / 1e9) < 1e-6 for shape in fig.layout.shapes)
+    assert "longest context" in fig.layout.title.text
+    tiny = memory_figure(V3, n_gpus=1, memory_gb=80, precision="bf16")
+    assert "do not fit" in tiny.layout.title.text
+
+
+def test_memory_view_is_interactive():
+    view = memory_view(V3)
+    assert isinstance(view, Interactive)
+    view.controls["n_gpus"].value = 16
+    assert "16 ×" in view.figure().layout.title.text
+
+
+def test_roofline_figure_has_ridges():
+    fig = roofline_figure(V3, [HW], contexts=(4096,))
+    assert_labelled(fig)
+    assert any("ridge" in trace.name for trace in fig.data)
+    assert fig.data[-1].y[0] == HW.ridge("fp8")
+
+
+def _routing(n_tokens: int = 40, n_experts: int = 8, k: int = 2) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    return torch.rand(n_tokens, n_experts, generator=gen).topk(k, dim=-1).indices  # [N, k]
+
+
+def test_placement_figure_and_view():
+    ids = _routing()
+    sequence = torch.arange(40) // 10  # 4 rows of 10 tokens
+    fig = placement_figure(ids, sequence * 2 // 4, place_experts(8, 2), "test")
+    assert_labelled(fig)
+    assert sum(sum(trace.y) for trace in fig.data if trace.type == "bar") == ids.numel()
+    view = placement_view({1: ids, 2: _routing()}, sequence, n_experts=8)
+    for placement in view.controls["placement"].options:
+        view.controls["placement"].value = placement
+        assert_labelled(view.figure())
+
+
+def test_step_imbalance_figure():
+    fig = step_imbalance_figure({"a": [1.5, 1.2, 1.8]}, {"a": 1.1})
+    assert_labelled(fig)
