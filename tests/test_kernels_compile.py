@@ -18,13 +18,14 @@ from r1mini.kernels import (
     fp8_triton,
     logprobs_triton,
     mla_attention_triton,
+    moe_experts_backward_triton,
     moe_experts_triton,
     rmsnorm_triton,
     router_triton,
 )
 
-MODULES = (fp8_triton, logprobs_triton, mla_attention_triton, moe_experts_triton, rmsnorm_triton,
-           router_triton)  # fmt: skip
+MODULES = (fp8_triton, logprobs_triton, mla_attention_triton, moe_experts_backward_triton,
+           moe_experts_triton, rmsnorm_triton, router_triton)  # fmt: skip
 
 
 def _kernels() -> set[str]:

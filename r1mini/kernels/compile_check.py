@@ -48,6 +48,7 @@ from r1mini.kernels import (
     fp8_triton,
     logprobs_triton,
     mla_attention_triton,
+    moe_experts_backward_triton,
     moe_experts_triton,
     rmsnorm_triton,
     router_triton,
@@ -197,6 +198,20 @@ def launches(size: str, candidates: bool = False) -> list[Launch]:
                 (bf16, bf16, bf16, bf16, i64, i64, n_pairs, k, d, inter), moe["gate_up"])  # fmt: skip
             add(moe_experts_triton._down, moe_shape,
                 (bf16, bf16, bf16, f32, i64, i64, n_pairs, d, inter), moe["down"])  # fmt: skip
+        if note:  # the backward runs in training, at the full token count only
+            continue
+        bwd = moe_experts_backward_triton.backward_config(moe["block_m"], d, inter, bf16, interpret=False)
+        n_tiles = triton.cdiv(inter, bwd["swiglu"]["BLOCK_N"])
+        bwd_shape = f"{n_tok} tok x top-{k} of {e}, {d}->{inter}, backward"
+        add(moe_experts_backward_triton._swiglu_bwd, bwd_shape,
+            (bf16, bf16, bf16, bf16, bf16, f32, i64, bf16, bf16, bf16, f32, d, inter, n_tiles),
+            bwd["swiglu"])  # fmt: skip
+        add(moe_experts_backward_triton._dx, bwd_shape,
+            (bf16, bf16, bf16, bf16, bf16, i64, i64, n_pairs, d, inter), bwd["dx"])  # fmt: skip
+        for m, n, what in ((inter, d, "dw1, dw3"), (d, inter, "dw2")):
+            tiles = moe_experts_backward_triton.grad_tiles(m, n, bwd["grad"])
+            add(moe_experts_backward_triton._expert_grad, f"{bwd_shape}: {what} [{e}, {m}, {n}]",
+                (bf16, bf16, bf16, i64, m, n), tiles)  # fmt: skip
 
     h, kv_c, rope = c.n_heads, c.kv_lora_rank, c.qk_rope_head_dim
     scale = c.qk_head_dim**-0.5

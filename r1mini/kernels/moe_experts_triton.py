@@ -16,11 +16,8 @@ that launch 1 spreads over several programs; writing h once in sorted order cost
 small next to the weights each block reads. Launch 2 writes each pair's gated output to its own row,
 so the combine is a plain sum over the k slots, with no atomics and a deterministic result.
 
-Backward: not in Triton. `moe_experts_triton` is a `torch.autograd.Function` whose backward
-recomputes the forward through `moe_experts_reference` under autograd and differentiates that (x,
-gate weights, w1, w2, w3 all get gradients). Training is therefore correct but as slow as the
-reference on the backward pass; a grouped-GEMM backward (dX, and dW as per-expert reductions) is the
-next step (PERF.md).
+Backward: `moe_experts_backward_triton`, three grouped-GEMM kernels over the same sorted layout
+(saved by the forward): the SwiGLU gradients, dx, and the per-expert weight gradients.
 """
 
 from __future__ import annotations
@@ -38,7 +35,7 @@ from r1mini.kernels.checks import (
     dot_tile,
     interpreting,
 )
-from r1mini.kernels.moe_experts import moe_experts_reference
+from r1mini.kernels.moe_experts_backward_triton import grouped_swiglu_backward
 from r1mini.kernels.tuning import TUNER
 
 
@@ -189,8 +186,9 @@ def _launch(
     w2: torch.Tensor,
     w3: torch.Tensor,
     config: dict,
-) -> torch.Tensor:
-    """Sort, the two launches and the combine, with one config; inputs checked and contiguous."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sort, the two launches and the combine, with one config; inputs checked and contiguous.
+    Returns the output [N, d] and the sorted layout (`align_by_expert`), which backward reuses."""
     (n_tokens, d), (n_experts, inter, _) = x.shape, w1.shape
     topk = ids.shape[1]
     n_pairs = n_tokens * topk
@@ -206,7 +204,8 @@ def _launch(
     _down[(n_blocks, triton.cdiv(d, down["BLOCK_N"]))](
         h, w2, y, gates, sorted_pairs, block_expert, n_pairs, d, inter, **down
     )
-    return y.view(n_tokens, topk, d).sum(1, dtype=torch.float32).to(x.dtype)  # [N, d]
+    out = y.view(n_tokens, topk, d).sum(1, dtype=torch.float32).to(x.dtype)  # [N, d]
+    return out, sorted_pairs, block_expert
 
 
 def _grouped_swiglu(
@@ -216,8 +215,9 @@ def _grouped_swiglu(
     w1: torch.Tensor,
     w2: torch.Tensor,
     w3: torch.Tensor,
-) -> torch.Tensor:
-    """`_launch` with the config `TUNER` picks for this shape class."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """`_launch` with the config `TUNER` picks for this shape class; also returns the sorted
+    layout and its rows per block, for the backward."""
     (n_tokens, d), (n_experts, inter, _) = x.shape, w1.shape
     n_pairs = n_tokens * ids.shape[1]
     shape = (n_pairs, n_experts, d, inter, x.dtype, interpreting())
@@ -226,28 +226,26 @@ def _grouped_swiglu(
         "moe_experts", key, candidates(*shape),
         lambda o: _launch(x, ids, weights, w1, w2, w3, launch_config(*shape, **o)),
     )  # fmt: skip
-    return _launch(x, ids, weights, w1, w2, w3, launch_config(*shape, **chosen))
+    config = launch_config(*shape, **chosen)
+    return *_launch(x, ids, weights, w1, w2, w3, config), config["block_m"]
 
 
 class _MoEExperts(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, ids, weights, w1, w2, w3):
-        ctx.save_for_backward(x, ids, weights, w1, w2, w3)
-        return _grouped_swiglu(x, ids, weights, w1, w2, w3)
+        out, sorted_pairs, block_expert, block_m = _grouped_swiglu(x, ids, weights, w1, w2, w3)
+        ctx.save_for_backward(x, ids, weights, w1, w2, w3, sorted_pairs, block_expert)
+        ctx.block_m = block_m
+        return out
 
     @staticmethod
     def backward(ctx, dout: torch.Tensor):
-        x, ids, weights, w1, w2, w3 = ctx.saved_tensors
+        x, ids, weights, w1, w2, w3, sorted_pairs, block_expert = ctx.saved_tensors
         needs = ctx.needs_input_grad  # (x, ids, weights, w1, w2, w3)
-        leaves = [
-            t.detach().requires_grad_(n)
-            for t, n in zip((x, weights, w1, w2, w3), needs[:1] + needs[2:], strict=True)
-        ]
-        with torch.enable_grad():
-            out = moe_experts_reference(leaves[0], ids, *leaves[1:])  # recompute (see module doc)
-        wanted = [t for t in leaves if t.requires_grad]
-        grads = iter(torch.autograd.grad(out, wanted, dout) if wanted else ())
-        dx, dweights, dw1, dw2, dw3 = (next(grads) if t.requires_grad else None for t in leaves)
+        dx, dweights, dw1, dw2, dw3 = grouped_swiglu_backward(
+            dout.contiguous(), x, ids, weights, w1, w2, w3, sorted_pairs, block_expert, ctx.block_m,
+            needs=(needs[0], needs[2], needs[3], needs[4], needs[5]), interpret=interpreting(),
+        )  # fmt: skip
         return dx, None, dweights, dw1, dw2, dw3
 
 
@@ -263,7 +261,7 @@ def moe_experts_triton(
 
     x: [N, d]; ids: [N, k] int in [0, E); weights: [N, k]; w1, w3: [E, I, d]; w2: [E, d, I];
     x and the expert weights share one float dtype. Non-contiguous inputs are copied.
-    Differentiable; the backward recomputes through the reference (module docstring).
+    Differentiable: the backward is grouped GEMMs too (`moe_experts_backward_triton`).
     """
     op = "moe_experts_triton"
     check_device(op, x=x, ids=ids, weights=weights, w1=w1, w2=w2, w3=w3)
