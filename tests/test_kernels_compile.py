@@ -17,6 +17,7 @@ from r1mini.kernels import (
     compile_check,
     fp8_triton,
     logprobs_triton,
+    mla_attention_backward_triton,
     mla_attention_triton,
     moe_experts_backward_triton,
     moe_experts_triton,
@@ -24,8 +25,8 @@ from r1mini.kernels import (
     router_triton,
 )
 
-MODULES = (fp8_triton, logprobs_triton, mla_attention_triton, moe_experts_backward_triton,
-           moe_experts_triton, rmsnorm_triton, router_triton)  # fmt: skip
+MODULES = (fp8_triton, logprobs_triton, mla_attention_backward_triton, mla_attention_triton,
+           moe_experts_backward_triton, moe_experts_triton, rmsnorm_triton, router_triton)  # fmt: skip
 
 
 def _kernels() -> set[str]:

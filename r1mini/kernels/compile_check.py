@@ -47,6 +47,7 @@ from r1mini.config import ModelConfig
 from r1mini.kernels import (
     fp8_triton,
     logprobs_triton,
+    mla_attention_backward_triton,
     mla_attention_triton,
     moe_experts_backward_triton,
     moe_experts_triton,
@@ -232,6 +233,16 @@ def launches(size: str, candidates: bool = False) -> list[Launch]:
             if mla["merge"] is not None:
                 add(mla_attention_triton._merge_splits, shape,
                     (f32, f32, bf16, f32, splits, kv_c), mla["merge"])  # fmt: skip
+
+    n_rows = prefill_t * h  # the backward runs in training: a causal prefill
+    bwd = mla_attention_backward_triton.backward_config(
+        n_rows, prefill_t, kv_c, rope, dtypes=(bf16, bf16), has_mask=True, interpret=False
+    )
+    bwd_args = (bf16, bf16, bf16, bf16, u8, bf16, f32, f32, bf16, bf16, n_rows, h, prefill_t, kv_c, rope,
+                scale, prefill_t * kv_c, kv_c, prefill_t * rope, rope, 0, prefill_t)  # fmt: skip
+    bwd_shape = f"backward B=1 T=S={prefill_t} H={h} C={kv_c}+{rope}, causal"
+    add(mla_attention_backward_triton._mla_bwd_dq, bwd_shape, bwd_args, bwd["dq"])
+    add(mla_attention_backward_triton._mla_bwd_dkv, bwd_shape, bwd_args, bwd["dkv"])
 
     logp = logprobs_triton.launch_config(vocab, interpret=False)
     add(logprobs_triton._logprobs_fwd, f"[{tokens}, {vocab}] bf16",

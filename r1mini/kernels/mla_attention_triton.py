@@ -20,10 +20,8 @@ log-sum-exp `lse_j`, and a second small kernel merges them exactly:
 Prefill uses one split (the same kernel, writing `out` and `lse` directly). A query row with no
 allowed key gets a zero output (the reference's softmax gives NaN there).
 
-Backward: not in Triton. The op is a `torch.autograd.Function` whose backward recomputes the forward
-through `mla_attention_reference` under autograd (it materialises the [B, H, T, S] probabilities)
-and differentiates that; the model trains through this path with T > 1. A flash backward (dQ and
-dC/dK_pe kernels re-using the saved lse) is the next step (PERF.md).
+Backward: `mla_attention_backward_triton`, flash-style (two kernels recomputing the probabilities
+from the saved log-sum-exp, no [rows, S] matrix stored).
 """
 
 from __future__ import annotations
@@ -41,7 +39,7 @@ from r1mini.kernels.checks import (
     dot_tile,
     interpreting,
 )
-from r1mini.kernels.mla_attention import mla_attention_reference
+from r1mini.kernels.mla_attention_backward_triton import mla_attention_backward
 from r1mini.kernels.tuning import TUNER
 
 
@@ -260,22 +258,20 @@ def _flash_latent(
 class _MLAAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q_lat, q_pe, kv, pe, scale, mask, kv_splits):
-        ctx.save_for_backward(q_lat, q_pe, kv, pe, mask)
+        out, lse = _flash_latent(q_lat, q_pe, kv, pe, scale, mask, kv_splits)
+        ctx.save_for_backward(q_lat, q_pe, kv, pe, mask, out, lse)
         ctx.scale = scale
-        return _flash_latent(q_lat, q_pe, kv, pe, scale, mask, kv_splits)[0]
+        return out
 
     @staticmethod
     def backward(ctx, dout: torch.Tensor):
-        q_lat, q_pe, kv, pe, mask = ctx.saved_tensors
-        leaves = [
-            t.detach().requires_grad_(n)
-            for t, n in zip((q_lat, q_pe, kv, pe), ctx.needs_input_grad[:4], strict=True)
-        ]
-        with torch.enable_grad():
-            out = mla_attention_reference(*leaves, ctx.scale, mask)[0]  # recompute (module doc)
-        wanted = [t for t in leaves if t.requires_grad]
-        grads = iter(torch.autograd.grad(out, wanted, dout) if wanted else ())
-        return (*(next(grads) if t.requires_grad else None for t in leaves), None, None, None)
+        q_lat, q_pe, kv, pe, mask, out, lse = ctx.saved_tensors
+        needs = ctx.needs_input_grad  # (q_lat, q_pe, kv, pe, ...)
+        grads = mla_attention_backward(
+            dout, q_lat, q_pe, kv, pe, ctx.scale, mask, out, lse, interpret=interpreting(),
+            need_q=needs[0] or needs[1], need_kv=needs[2] or needs[3],
+        )  # fmt: skip
+        return (*(g if n else None for g, n in zip(grads, needs[:4], strict=True)), None, None, None)
 
 
 def mla_attention_triton(
@@ -293,7 +289,7 @@ def mla_attention_triton(
     read through their batch and position strides (a slice of a larger cache is not copied; the last
     dimension must be contiguous, else it is copied); mask: [B or 1, T, S] bool or None.
     kv_splits: cache ranges to split into (default: from the shapes; > 1 only when T = 1).
-    Returns [B, T, H, C] in kv's dtype. Differentiable (backward recomputes through the reference).
+    Returns [B, T, H, C] in kv's dtype. Differentiable (flash backward: `mla_attention_backward_triton`).
     """
     op = "mla_attention_triton"
     named = dict(q_lat=q_lat, q_pe=q_pe, kv=kv, pe=pe)
