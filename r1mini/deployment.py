@@ -5,8 +5,10 @@ separate GPUs: a prefilling unit is 4 nodes / 32 GPUs (attention TP4 with sequen
 DP8, MoE EP32 with 32 redundant experts: 9 per GPU), a decoding unit 40 nodes / 320 GPUs (attention
 TP4 + DP80, MoE EP320: one expert per GPU, 64 of them holding redundant and shared experts). The
 MoE all-to-all *dispatches* each token's hidden state to the GPUs of its experts and *combines* the
-outputs back; node-limited routing (§2.1.2) sends a token to at most M = 4 nodes, the dispatch is
-quantised to FP8 and the combine kept in BF16 (§3.3, "Low-Precision Communication"). Decoding reads
+outputs back. V3 describes two of the choices modelled here for training: node-limited routing
+(§2.1.2) sends a token to at most M = 4 nodes, and the dispatch is quantised to FP8 while the combine
+stays in BF16 (§3.3.3, "Low-Precision Communication"); prefilling reuses that all-to-all (§3.4.1),
+decoding sends point to point to every expert's GPU (§3.4.2). Decoding reads
 every weight it uses once per step for a few tokens, so it is bound by memory bandwidth (§3.4.2).
 
 Everything here is arithmetic on a `ModelConfig` (through `r1mini.accounting`, on the meta device)
@@ -32,7 +34,7 @@ Scheme = Literal["contiguous", "round_robin", "balanced"]
 PRECISIONS: tuple[Precision, ...] = ("bf16", "fp8")
 CACHE_KINDS: tuple[CacheKind, ...] = ("absorbed_mla", "naive_mla", "mha")
 SCHEMES: tuple[Scheme, ...] = ("contiguous", "round_robin", "balanced")
-FP8_BLOCK = 128  # §3.3: weights scaled per 128×128 block, activations per 1×128 tile
+FP8_BLOCK = 128  # §3.3.2: weights scaled per 128×128 block, activations per 1×128 tile
 SCALE_BYTES = 4  # one fp32 scale per block or tile (`weight_scale_inv`, `act_quant` in inference/)
 
 
@@ -195,7 +197,7 @@ def memory_plan(
 
 def expert_bytes(config: ModelConfig, precision: Precision = "fp8") -> int:
     """Bytes of one routed expert (w1, w3: [moe_inter_dim, dim], w2: [dim, moe_inter_dim]): two per
-    parameter in bf16; in FP8 one per parameter plus an fp32 scale per 128×128 block (§3.3)."""
+    parameter in bf16; in FP8 one per parameter plus an fp32 scale per 128×128 block (§3.3.2)."""
     _check_choice("precision", precision, PRECISIONS)
     params = 3 * config.dim * config.moe_inter_dim
     if precision == "bf16":
@@ -244,7 +246,7 @@ def all_to_all_bytes(
     Dispatch sends the token's hidden state (`dim` numbers) to each of `copies` destinations (its
     `K_r` experts' GPUs by default; the nodes it reaches, at most M, when traffic is sent once per
     node and forwarded inside it, §3.2.2); in FP8 that is one byte per number plus an fp32 scale
-    per 1×128 tile (§3.3). Combine sends one `dim`-wide output back per copy, in BF16.
+    per 1×128 tile (§3.3.2, §3.3.3). Combine sends one `dim`-wide output back per copy, in BF16.
     Returns `dispatch_per_copy`, `combine_per_copy`, `per_layer` and `per_token` (all MoE layers).
     """
     _check_choice("dispatch", dispatch, PRECISIONS)
@@ -363,7 +365,8 @@ def place_experts(
 
     `contiguous`: device d hosts experts `d·E/D … (d+1)·E/D − 1`, so a group of consecutive experts
     stays on one device and group-limited routing limits the devices a token reaches (node-limited
-    routing, §2.1.2). `round_robin`: expert e on device `e mod D`. `balanced`: by the observed
+    routing, which V3 describes for training, §2.1.2). `round_robin`: expert e on device
+    `e mod D`. `balanced`: by the observed
     `load` [E], after §3.4.1: first `redundant_per_device · D` extra copies go, one at a time, to
     the expert with the highest load per copy (a copied expert's load is shared by its copies);
     then, heaviest load per copy first, each expert's copies go to the least-loaded devices that

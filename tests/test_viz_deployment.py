@@ -4,7 +4,7 @@ import torch
 from test_viz import assert_labelled
 
 from r1mini import ModelConfig
-from r1mini.deployment import Hardware, memory_plan, place_experts
+from r1mini.deployment import Hardware, decode_step, memory_plan, place_experts
 from r1mini.viz import Interactive
 from r1mini.viz.deployment import (
     memory_figure,
@@ -41,6 +41,19 @@ def test_roofline_figure_has_ridges():
     assert_labelled(fig)
     assert any("ridge" in trace.name for trace in fig.data)
     assert fig.data[-1].y[0] == HW.ridge("fp8")
+
+
+def test_roofline_title_says_where_a_ridge_is_reached():
+    fig = roofline_figure(V3, [HW], contexts=(4096,))
+    assert max(fig.data[0].y) < HW.ridge("fp8")  # out of reach at every batch shown
+    assert "below every ridge up to batch 4096" in fig.layout.title.text
+    slow = Hardware("slow", memory_gb=100, bandwidth_tb_s=4.0, bf16_tflops=40, fp8_tflops=80)
+    first = next(
+        b for b in (1, 2, 4, 8, 16, 32, 64, 128, 256)
+        if decode_step(V3, b, 4096)["intensity"] >= slow.ridge("fp8")
+    )  # fmt: skip
+    title = roofline_figure(V3, [slow], contexts=(4096,)).layout.title.text
+    assert f"4K context reaches the slow ridge at batch {first}" in title
 
 
 def _routing(n_tokens: int = 40, n_experts: int = 8, k: int = 2) -> torch.Tensor:

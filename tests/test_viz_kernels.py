@@ -33,19 +33,24 @@ def test_expert_layout_figure_shows_every_row() -> None:
     assert any("token 0 'a', slot 0" in h for h in hover)
 
 
-def test_split_kv_figure_labels_each_split() -> None:
+def test_split_kv_figure_labels_each_range() -> None:
     probs = torch.softmax(torch.randn(10), 0)
     lse_parts = torch.tensor([0.5, -1.0, 2.0])
     fig = split_kv_figure(probs, 4, merge_weights(lse_parts))
     _titled(fig)
     assert [len(t.x) for t in fig.data] == [4, 4, 2]
-    assert fig.data[0].name.startswith("split 0: weight")
+    assert fig.data[0].name.startswith("range 0: weight")
+    assert fig.layout.title.text.startswith("3 range(s) of 4 cache positions")
 
 
 def test_scale_heatmap_and_error_curves() -> None:
     fig = block_scale_heatmap(torch.rand(3, 4) + 0.1, "scales", "token")
     _titled(fig)
     assert "channels 128-255" in fig.data[0].text[0][1]
-    fig = error_curves([1, 10], {"a": [0.1, 0.2], "b": [0.1, 0.1]}, "t", "x", "y", marker_x=5)
+    fig = error_curves(
+        [1, 10], {"a": [0.1, 0.2], "b": [0.1, 0.1]}, "t", "x", "y", marker_x=5, marker_label="m"
+    )
     _titled(fig)
     assert fig.layout.xaxis.type == "log" and len(fig.data) == 2
+    assert [shape.x0 for shape in fig.layout.shapes] == [5]  # the vertical marker
+    assert fig.layout.annotations[0].text == "m" and abs(10 ** fig.layout.annotations[0].x - 5) < 1e-9

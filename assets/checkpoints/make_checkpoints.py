@@ -172,7 +172,7 @@ def make_student(started: float) -> None:
 
 
 def make_balance(started: float) -> None:
-    """Expert load max/mean with the bias update (γ = 1e-3, V3 §2.1.3) and without (γ = 0): the
+    """Expert load max/mean with the bias update (γ = 1e-3, V3 §2.1.2) and without (γ = 0): the
     same short SFT from scratch, same seed."""
     results = {}
     for gamma in (1e-3, 0.0):

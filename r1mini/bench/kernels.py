@@ -48,6 +48,22 @@ def _first(out: object) -> torch.Tensor:
     return out[0] if isinstance(out, tuple) else out  # type: ignore[return-value]
 
 
+def _with_backward(op: Callable[..., object]) -> Callable[..., tuple[torch.Tensor, ...]]:
+    """`op`'s forward and backward: the gradients of its (first) output, for a fixed random output
+    gradient, with respect to every floating-point input tensor."""
+
+    def run(*inputs: object) -> tuple[torch.Tensor, ...]:
+        leaves = [t.detach().requires_grad_() if isinstance(t, torch.Tensor) and t.is_floating_point()
+                  else t for t in inputs]  # fmt: skip
+        out = _first(op(*leaves))
+        dout = torch.randn(out.shape, generator=torch.Generator(out.device).manual_seed(0),
+                           device=out.device).to(out.dtype)  # fmt: skip
+        wanted = [t for t in leaves if isinstance(t, torch.Tensor) and t.requires_grad]
+        return torch.autograd.grad(out, wanted, dout)
+
+    return run
+
+
 def _cases(size: str, gpu: bool) -> list[Case]:
     """The rows for one model size; `gpu` picks the real shapes, else interpreter-sized ones."""
     from r1mini import kernels as K
@@ -81,6 +97,18 @@ def _cases(size: str, gpu: bool) -> list[Case]:
     causal = torch.ones(prefill_t, prefill_t, dtype=torch.bool, device=dev).tril()[None]
     scale = c.qk_head_dim**-0.5
     vocab = c.vocab_size
+
+    def moe_inputs() -> Inputs:
+        return (randn(moe_tokens, d),
+                torch.stack([torch.randperm(e, device=dev)[:k] for _ in range(moe_tokens)]),
+                torch.rand(moe_tokens, k, device=dev),
+                randn(e, inter, d, scale=d**-0.5), randn(e, d, inter, scale=inter**-0.5),
+                randn(e, inter, d, scale=d**-0.5))  # fmt: skip
+
+    def prefill_inputs() -> Inputs:
+        return (randn(1, prefill_t, h, kv_c), randn(1, prefill_t, h, rope),
+                randn(1, prefill_t, kv_c), randn(1, prefill_t, rope), scale, causal)  # fmt: skip
+
     rows: list[Case] = [
         Case("rms_norm", size, f"[{tokens}, {d}] bf16",
              lambda: (randn(tokens, d), randn(d), 1e-6), rms_norm_triton, K.rms_norm_reference,
@@ -92,12 +120,7 @@ def _cases(size: str, gpu: bool) -> list[Case]:
              lambda lg, b: K.route_reference(lg, b, **route_kw),
              4 * tokens * router_e * 2 + 12 * tokens * k, "GB/s"),
         Case("moe_experts", size, f"{moe_tokens} tok x top-{k} of {e}, {d}->{inter}",
-             lambda: (randn(moe_tokens, d),
-                      torch.stack([torch.randperm(e, device=dev)[:k] for _ in range(moe_tokens)]),
-                      torch.rand(moe_tokens, k, device=dev),
-                      randn(e, inter, d, scale=d**-0.5), randn(e, d, inter, scale=inter**-0.5),
-                      randn(e, inter, d, scale=d**-0.5)),
-             moe_experts_triton, K.moe_experts_reference,
+             moe_inputs, moe_experts_triton, K.moe_experts_reference,
              2 * moe_tokens * k * 3 * d * inter, "TFLOP/s"),
         Case("mla decode", size, f"B={batch} S={ctx} H={h} C={kv_c}+{rope}",
              lambda: (randn(batch, 1, h, kv_c), randn(batch, 1, h, rope),
@@ -105,10 +128,15 @@ def _cases(size: str, gpu: bool) -> list[Case]:
              mla_attention_triton, K.mla_attention_reference,
              2 * batch * ctx * (kv_c + rope), "GB/s"),
         Case("mla prefill", size, f"B=1 T=S={prefill_t} H={h} causal",
-             lambda: (randn(1, prefill_t, h, kv_c), randn(1, prefill_t, h, rope),
-                      randn(1, prefill_t, kv_c), randn(1, prefill_t, rope), scale, causal),
-             mla_attention_triton, K.mla_attention_reference,
+             prefill_inputs, mla_attention_triton, K.mla_attention_reference,
              2 * h * prefill_t * prefill_t * (2 * kv_c + rope) / 2, "TFLOP/s"),
+        Case("moe fwd+bwd", size, f"{moe_tokens} tok x top-{k} of {e}, grads of x, g, w",
+             moe_inputs, _with_backward(moe_experts_triton),
+             _with_backward(K.moe_experts_reference), 3 * 2 * moe_tokens * k * 3 * d * inter, "TFLOP/s"),
+        Case("mla prefill f+b", size, f"B=1 T=S={prefill_t} H={h} causal, grads",
+             prefill_inputs, _with_backward(mla_attention_triton),
+             _with_backward(K.mla_attention_reference),
+             3.5 * 2 * h * prefill_t * prefill_t * (2 * kv_c + rope) / 2, "TFLOP/s"),
         Case("token_logprobs", size, f"[{tokens}, {vocab}] bf16",
              lambda: (randn(tokens, vocab, scale=3.0), torch.randint(0, vocab, (tokens,), device=dev)),
              token_logprobs_triton, K.token_logprobs_reference, 2 * tokens * vocab, "GB/s"),

@@ -6,7 +6,7 @@ and then decays the rate along a cosine; nanoGPT and most small-model recipes do
                      progress = (step − warmup) / (total − 1 − warmup), from 0 to 1 at the last step
 
 `final` is the share of the peak left at the last step; `final = 1` keeps the rate constant after
-warmup, as GRPO runs usually do (R1-Zero trains at a constant 3e-6).
+warmup, as GRPO runs usually do (the revised R1 paper gives R1-Zero a learning rate of 3e-6).
 """
 
 from __future__ import annotations

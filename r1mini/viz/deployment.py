@@ -99,7 +99,7 @@ def memory_figure(
         fits = ", ".join(
             f"{short} {_tokens(p.max_context)}"
             if p.max_context < config.max_seq_len
-            else f"{short} all {_tokens(config.max_seq_len)} (the model's limit)"
+            else f"{short} all {_tokens(config.max_seq_len)} (the config's max_seq_len)"
             for short, p in (("MLA", plan), ("MHA", plans["mha"]))
         )
         verdict = f"longest context per sequence at batch {batch}: {fits}"
@@ -135,11 +135,20 @@ def roofline_figure(
     batches: Sequence[int] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096),
 ) -> go.Figure:
     """Arithmetic intensity of one decoding step (`decode_step`) against batch size, beside each
-    accelerator's ridge point: below its line, a step waits on memory."""
+    accelerator's ridge point: below its line, a step waits on memory. The title names the first
+    batch at which each context reaches each ridge, or says that none does."""
     fig = go.Figure()
     dashes = ("solid", "dash", "dot", "dashdot")
+    crossings = []
     for context, dash in zip(contexts, dashes, strict=False):
         steps = [decode_step(config, b, context, precision) for b in batches]
+        for hw in hardware:
+            first = next(
+                (b for b, s in zip(batches, steps, strict=True) if s["intensity"] >= hw.ridge(precision)),
+                None,
+            )
+            if first is not None:
+                crossings.append(f"{_tokens(context)} context reaches the {hw.name} ridge at batch {first}")
         fig.add_scatter(
             x=list(batches),
             y=[s["intensity"] for s in steps],
@@ -167,11 +176,12 @@ def roofline_figure(
         )
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log")
+    verdict = "; ".join(crossings) or f"below every ridge up to batch {batches[-1]}, memory-bound"
     return styled(
         fig,
-        f"{config.name}: one decoding step is memory-bound until the batch is large",
+        f"{config.name}, one decoding step: {verdict}",
         "batch (sequences decoded together)",
-        "arithmetic intensity (FLOP per byte of HBM, log)",
+        "arithmetic intensity (FLOP per byte of GPU memory traffic, log)",
     )
 
 
@@ -238,7 +248,8 @@ def placement_view(
 
     layer_ids: MoE layer -> [N, k] expert ids of N real tokens; sequence: [N] the batch row each
     token belongs to (rows are split evenly over the devices, as data-parallel attention would).
-    Balanced placements use the same tokens' load (V3 uses the previous minutes' statistics)."""
+    Balanced placements use the same tokens' load (V3 uses statistics from its online service,
+    refreshed periodically, §3.4.1)."""
     rows = int(sequence.max()) + 1
 
     def build(layer: int, n_devices: int, placement: str) -> go.Figure:

@@ -26,7 +26,7 @@ from r1mini.viz.style import FIGURE_HEIGHT, OKABE_ITO, styled
 
 REASONS, DIRECT = OKABE_ITO[0], OKABE_ITO[1]  # colours: responses that reason / answer directly
 AGGREGATIONS = (
-    ("grpo", "grpo: mean of per-response means (eq. 1)"),
+    ("grpo", "grpo: mean of per-response means (DeepSeekMath eq. 3)"),
     ("bnpo", "bnpo / dapo: mean over all tokens"),
     ("dr_grpo", "dr_grpo: sum / (G · max length)"),
 )  # loss_type, legend label (dapo computes exactly bnpo without gradient accumulation)
@@ -94,7 +94,7 @@ def clipped_objective(
     beta: float = 0.0,
     clip_eps_high: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """GRPO's objective for one token (eq. 1, the negated `grpo_loss`) at each probability ratio.
+    """GRPO's objective for one token (R1 eq. 1 per token, the negated `grpo_loss`) at each ratio.
 
     ratio: [N] values of ρ = π_θ/π_old > 0. The reference policy is taken equal to π_old (as at the
     first update of a run), so D_KL = 1/ρ + log ρ − 1. Each value is `grpo_loss` on one token with

@@ -1,8 +1,9 @@
 """Chapter 10 figures: the sorted, padded layout of the MoE grouped GEMM (V3 paper §2.1.2), the
-split-KV merge of MLA decoding (§2.1.1), and FP8 block scales and errors (§3.3.1, Figure 7a)."""
+split-KV merge of MLA decoding (§2.1.1), and FP8 block scales and errors (§3.3.2, Figure 7a)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
@@ -85,8 +86,8 @@ def expert_layout_figure(
 
 
 def split_kv_figure(probs: torch.Tensor, split_len: int, weights: torch.Tensor) -> go.Figure:
-    """One query row's attention over the cache, coloured by cache range (split), each range
-    labelled with its merge weight `exp(lse_j − lse)`: the attention mass that falls in it.
+    """One query row's attention over the cache, coloured by cache range (one range per split),
+    each range labelled with its merge weight `exp(lse_j − lse)`: the attention mass inside it.
 
     probs: [S] the row's softmax over the cache; weights: [J] from `merge_weights`."""
     p = probs.float().tolist()
@@ -94,14 +95,14 @@ def split_kv_figure(probs: torch.Tensor, split_len: int, weights: torch.Tensor) 
     for j, w in enumerate(weights.tolist()):
         start, end = j * split_len, min((j + 1) * split_len, len(p))
         fig.add_trace(go.Bar(
-            x=list(range(start, end)), y=p[start:end], name=f"split {j}: weight {w:.3f}",
+            x=list(range(start, end)), y=p[start:end], name=f"range {j}: weight {w:.3f}",
             marker_color=OKABE_ITO[j % len(OKABE_ITO)],
-            hovertemplate=f"split {j}<br>position %{{x}}<br>p = %{{y:.4f}}<extra></extra>",
+            hovertemplate=f"range {j}<br>position %{{x}}<br>p = %{{y:.4f}}<extra></extra>",
         ))  # fmt: skip
     fig.update_layout(bargap=0)
     return styled(
         fig,
-        f"{len(weights)} split(s) of {split_len} cache positions: each range's merge weight "
+        f"{len(weights)} range(s) of {split_len} cache positions: each range's merge weight "
         "exp(lse_j − lse) is the attention mass inside it",
         "cache position",
         "attention probability",
@@ -131,8 +132,10 @@ def error_curves(
     x_title: str,
     y_title: str,
     marker_x: float | None = None,
+    marker_label: str = "",
 ) -> go.Figure:
-    """Curves on log-log axes (an error against a magnitude), an optional vertical marker."""
+    """Curves on log-log axes (an error against a magnitude), an optional dotted vertical marker
+    at `marker_x`, labelled `marker_label`."""
     fig = go.Figure()
     for name, y in curves.items():
         fig.add_trace(go.Scatter(
@@ -141,6 +144,9 @@ def error_curves(
         ))  # fmt: skip
     if marker_x is not None:
         fig.add_vline(x=marker_x, line_dash="dot", line_color=OKABE_ITO[7])
+        # annotations on a log axis take log10 of the position (shapes take the value itself)
+        fig.add_annotation(x=math.log10(marker_x), y=1, xref="x", yref="y domain", xanchor="right",
+                           yanchor="top", text=marker_label, showarrow=False)  # fmt: skip
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log")
     return styled(fig, title, x_title, y_title)

@@ -38,10 +38,27 @@ def _series(history: Sequence[Mapping[str, Any]], metric: str) -> dict[str, tupl
     return series
 
 
+# the unit of each metric the trainers report whose name does not say it (y-axis titles)
+UNITS = {
+    "ce": "nats per token",
+    "mtp_loss": "nats per token",
+    "kl": "nats per token",
+    "response_length": "tokens",
+    "accuracy": "share of responses",
+    "reasoning_share": "share of responses",
+    "load_max_over_mean": "busiest ÷ mean load",
+}
+
+
 def training_curves(
-    history: Sequence[Mapping[str, Any]], metrics: Sequence[str], title: str = "Training"
+    history: Sequence[Mapping[str, Any]],
+    metrics: Sequence[str],
+    title: str = "Training",
+    units: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """One panel per metric against the training step, [len(metrics) rows]."""
+    """One panel per metric against the training step, [len(metrics) rows]. Each y axis is titled
+    with the metric and its unit, from `units` (e.g. {"loss": "nats per token"}) or `UNITS`."""
+    units = {**UNITS, **(units or {})}
     if not metrics:
         raise ValueError("training_curves needs at least one metric name")
     fig = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True, subplot_titles=list(metrics))
@@ -57,7 +74,8 @@ def training_curves(
                 row=row,
                 col=1,
             )
-        fig.update_yaxes(title_text=metric, row=row, col=1)
+        unit = units.get(metric)
+        fig.update_yaxes(title_text=f"{metric} ({unit})" if unit else metric, row=row, col=1)
     fig.update_xaxes(title_text="training step", row=len(metrics), col=1)
     fig.update_layout(
         title=title, height=max(FIGURE_HEIGHT, 220 * len(metrics)), template="plotly_white"
@@ -68,7 +86,7 @@ def training_curves(
 class LiveCurves:
     """A trainer callback that plots the run as it goes: `Trainer(..., callback=curves.show())`.
 
-    By default the figure is `training_curves(history, metrics, title)`; `build(history) -> Figure`
+    By default the figure is `training_curves(history, metrics, title, units)`; `build(history) -> Figure`
     draws any other figure of the records so far instead. `every`: redraw every this many steps
     (redrawing costs more than a miniature training step). `show()` displays the figure (a
     placeholder until the first step); `redraw()` redraws now, e.g. after the last step.
@@ -80,12 +98,14 @@ class LiveCurves:
         title: str = "Training",
         every: int = 10,
         build: Callable[[list[dict[str, Any]]], go.Figure] | None = None,
+        units: Mapping[str, str] | None = None,
     ) -> None:
         if every < 1:
             raise ValueError(f"every={every} must be >= 1 (steps between redraws)")
         if build is None and not metrics:
             raise ValueError("LiveCurves needs metric names to plot, or a `build` function")
         self.metrics, self.title, self.every, self.build = list(metrics), title, every, build
+        self.units = units
         self.history: list[dict[str, Any]] = []
         self.handle: Any = None
 
@@ -98,7 +118,7 @@ class LiveCurves:
         """The figure of the records so far."""
         if self.build is not None:
             return self.build(self.history)
-        return training_curves(self.history, self.metrics, self.title)
+        return training_curves(self.history, self.metrics, self.title, self.units)
 
     def show(self) -> LiveCurves:
         """Display the figure now and let every redraw replace it in place; returns self."""
