@@ -6,6 +6,8 @@ Triton kernels run in the interpreter, whose times say nothing about speed: the 
 correctness check (max abs error against the reference, divided by the reference's max
 abs value) and the reference's time, at shapes the
 interpreter can afford (full-size widths, few tokens). Sizes come from `ModelConfig` presets.
+The "f+b" rows time a forward and backward (the gradients of every floating-point input for one
+fixed output gradient) and judge the first gradient; on a CPU the MoE one runs at `mini` size only.
 """
 
 from __future__ import annotations
@@ -130,17 +132,19 @@ def _cases(size: str, gpu: bool) -> list[Case]:
         Case("mla prefill", size, f"B=1 T=S={prefill_t} H={h} causal",
              prefill_inputs, mla_attention_triton, K.mla_attention_reference,
              2 * h * prefill_t * prefill_t * (2 * kv_c + rope) / 2, "TFLOP/s"),
-        Case("moe fwd+bwd", size, f"{moe_tokens} tok x top-{k} of {e}, grads of x, g, w",
-             moe_inputs, _with_backward(moe_experts_triton),
-             _with_backward(K.moe_experts_reference), 3 * 2 * moe_tokens * k * 3 * d * inter, "TFLOP/s"),
-        Case("mla prefill f+b", size, f"B=1 T=S={prefill_t} H={h} causal, grads",
-             prefill_inputs, _with_backward(mla_attention_triton),
-             _with_backward(K.mla_attention_reference),
-             3.5 * 2 * h * prefill_t * prefill_t * (2 * kv_c + rope) / 2, "TFLOP/s"),
         Case("token_logprobs", size, f"[{tokens}, {vocab}] bf16",
              lambda: (randn(tokens, vocab, scale=3.0), torch.randint(0, vocab, (tokens,), device=dev)),
              token_logprobs_triton, K.token_logprobs_reference, 2 * tokens * vocab, "GB/s"),
     ]  # fmt: skip
+    rows.append(Case("mla prefill f+b", size, f"B=1 T=S={prefill_t} H={h} causal, grads",
+                     prefill_inputs, _with_backward(mla_attention_triton),
+                     _with_backward(K.mla_attention_reference),
+                     3.5 * 2 * h * prefill_t * prefill_t * (2 * kv_c + rope) / 2, "TFLOP/s"))  # fmt: skip
+    if gpu or not full:  # the interpreter needs minutes for one 671B expert's weight gradients
+        rows.append(Case("moe fwd+bwd", size, f"{moe_tokens} tok x top-{k} of {e}, grads of x, g, w",
+                         moe_inputs, _with_backward(moe_experts_triton),
+                         _with_backward(K.moe_experts_reference),
+                         3 * 2 * moe_tokens * k * 3 * d * inter, "TFLOP/s"))  # fmt: skip
     if full:  # FP8 blocks are 128 wide: the miniature widths are not multiples of 128
         n_out = 2048 if gpu else 256
         rows += [
