@@ -9,6 +9,8 @@ python -m r1mini pipeline r1-zero --init assets/checkpoints/base --out runs/r1-z
                                            R1-Zero, R1 or distillation (r1mini.training.pipeline)
 `--resume` continues a stopped run from `OUT/checkpoint` exactly, with the settings it was started with;
 a pipeline started again with the same --out skips its finished stages and resumes the one in progress.
+`--kernels triton` trains through the Triton kernels (on a CPU, in Triton's interpreter: slow, but the
+same kernel code a GPU compiles); the default `auto` uses them on a GPU and PyTorch on a CPU.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import torch
 
+from r1mini import kernels
 from r1mini.accounting import count_parameters, kv_cache_bytes_per_token, weight_bytes
 from r1mini.config import ModelConfig
 from r1mini.io import load
@@ -98,6 +101,12 @@ def add_run_flags(parser: argparse.ArgumentParser, config_class: type[RunConfig]
     parser.add_argument("--resume", action="store_true", help="continue the run in OUT exactly")
     parser.add_argument("--log-every", type=int, default=10, help="print metrics every N steps")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
+    add_kernels_flag(parser)
+
+
+def add_kernels_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kernels", choices=("auto", "torch", "triton"), default="auto",
+                        help="r1mini.kernels.use: auto = Triton on a GPU, PyTorch on a CPU")  # fmt: skip
 
 
 def fresh_model(args: argparse.Namespace) -> Transformer:
@@ -208,13 +217,16 @@ def main(argv: list[str] | None = None) -> None:
     p_pipe.add_argument("--out", required=True, help="pipeline directory; each stage in OUT/<stage>")
     p_pipe.add_argument("--steps", type=int, default=None, help="steps of every training stage (a quick try)")
     p_pipe.add_argument("--progress", action="store_true", help="show progress bars")
+    add_kernels_flag(p_pipe)
     args = parser.parse_args(argv)
     if args.command == "info":
         print(info(args.preset))
-    elif args.command == "pipeline":
-        pipeline(args)
-    else:
-        train(args)
+        return
+    with kernels.use(args.kernels):  # before anything imports triton (the interpreter switch)
+        if args.command == "pipeline":
+            pipeline(args)
+        else:
+            train(args)
 
 
 if __name__ == "__main__":

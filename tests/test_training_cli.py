@@ -39,3 +39,14 @@ def test_bench_train_prints_both_rates(capsys):
            "--prompts", "2", "--group", "2", "--new", "4"])  # fmt: skip
     out = capsys.readouterr().out
     assert " tok/s" in out and " steps/min" in out
+
+
+def test_training_through_the_triton_kernels_matches_pytorch(tmp_path, capsys):
+    """`--kernels triton` (the interpreter on a CPU) gives the losses of the PyTorch backend."""
+    losses = {}
+    for backend in ("torch", "triton"):
+        main(["train", "--preset", "nano", "--steps", "2", "--batch-size", "2", "--kinds", "arithmetic",
+              "--out", str(tmp_path / backend), "--log-every", "1", "--kernels", backend])  # fmt: skip
+        lines = capsys.readouterr().out.splitlines()
+        losses[backend] = [float(line.split(" loss ")[1].split()[0]) for line in lines[:2]]
+    assert losses["triton"] == pytest.approx(losses["torch"], rel=1e-4)
