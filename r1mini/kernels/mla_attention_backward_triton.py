@@ -25,6 +25,7 @@ import triton
 import triton.language as tl
 
 from r1mini.kernels.checks import dot_in_fp32, dot_tile
+from r1mini.kernels.mla_tiles_triton import _load_cache, _load_rows
 
 
 @triton.jit
@@ -43,6 +44,18 @@ def _scores_to_p(
 
 
 @triton.jit
+def _load_grad_rows(dout_ptr, lse_ptr, delta_ptr, q_row, row_ok, c, C, DOT_FP32: tl.constexpr):
+    """The output gradient [BM, BC], saved log-sum-exp [BM] and D [BM] of rows `q_row`."""
+    do = tl.load(dout_ptr + q_row[:, None] * C + c[None, :], mask=row_ok[:, None] & (c[None, :] < C),
+                 other=0.0)  # fmt: skip
+    if DOT_FP32:
+        do = do.to(tl.float32)
+    lse = tl.load(lse_ptr + q_row, mask=row_ok, other=float("-inf"))
+    delta = tl.load(delta_ptr + q_row, mask=row_ok, other=0.0)
+    return do, lse, delta
+
+
+@triton.jit
 def _mla_bwd_dq(
     q_lat_ptr, q_pe_ptr, kv_ptr, pe_ptr, mask_ptr, dout_ptr, lse_ptr, delta_ptr, dq_lat_ptr, dq_pe_ptr,
     n_rows, n_heads, S, C, R, scale, kv_sb, kv_ss, pe_sb, pe_ss, mask_sb, mask_st,
@@ -55,36 +68,25 @@ def _mla_bwd_dq(
     c = tl.arange(0, BLOCK_C)  # [BC]
     r = tl.arange(0, BLOCK_R)  # [BR]
     q_row = b * n_rows + rows  # [BM]
-    lat_mask = row_ok[:, None] & (c[None, :] < C)
-    pe_mask = row_ok[:, None] & (r[None, :] < R)
-    q_lat = tl.load(q_lat_ptr + q_row[:, None] * C + c[None, :], mask=lat_mask, other=0.0)  # [BM, BC]
-    q_pe = tl.load(q_pe_ptr + q_row[:, None] * R + r[None, :], mask=pe_mask, other=0.0)  # [BM, BR]
-    do = tl.load(dout_ptr + q_row[:, None] * C + c[None, :], mask=lat_mask, other=0.0)  # [BM, BC]
-    lse = tl.load(lse_ptr + q_row, mask=row_ok, other=float("-inf"))  # [BM]
-    delta = tl.load(delta_ptr + q_row, mask=row_ok, other=0.0)  # [BM]
-    if DOT_FP32:
-        q_lat, q_pe, do = q_lat.to(tl.float32), q_pe.to(tl.float32), do.to(tl.float32)
+    q_lat, q_pe = _load_rows(q_lat_ptr, q_pe_ptr, q_row, row_ok, c, r, C, R, DOT_FP32)  # [BM, BC], [BM, BR]
+    do, lse, delta = _load_grad_rows(dout_ptr, lse_ptr, delta_ptr, q_row, row_ok, c, C, DOT_FP32)
     dq_lat = tl.zeros([BLOCK_M, BLOCK_C], dtype=tl.float32)
     dq_pe = tl.zeros([BLOCK_M, BLOCK_R], dtype=tl.float32)
     for s0 in range(0, S, BLOCK_S):
         s = s0 + tl.arange(0, BLOCK_S)  # [BS]
         s_ok = s < S
-        kv = tl.load(kv_ptr + b * kv_sb + s[:, None] * kv_ss + c[None, :],
-                     mask=s_ok[:, None] & (c[None, :] < C), other=0.0)  # fmt: skip  # [BS, BC]
-        pe = tl.load(pe_ptr + b * pe_sb + s[:, None] * pe_ss + r[None, :],
-                     mask=s_ok[:, None] & (r[None, :] < R), other=0.0)  # fmt: skip  # [BS, BR]
-        if DOT_FP32:
-            kv, pe = kv.to(tl.float32), pe.to(tl.float32)
+        kv, pe = _load_cache(kv_ptr, pe_ptr, b, s, s_ok, c, r, C, R, kv_sb, kv_ss, pe_sb, pe_ss,
+                             DOT_FP32)  # fmt: skip  # [BS, BC], [BS, BR]
         p = _scores_to_p(q_lat, q_pe, kv, pe, lse, rows, row_ok, s, s_ok, b, mask_ptr, mask_sb,
                          mask_st, n_heads, scale, HAS_MASK)  # fmt: skip  # [BM, BS]
         dp = tl.dot(do, tl.trans(kv))  # [BM, BS]
         ds = (p * (dp - delta[:, None])).to(kv.dtype)  # [BM, BS]
         dq_lat = tl.dot(ds, kv, dq_lat)
         dq_pe = tl.dot(ds, pe, dq_pe)
-    tl.store(dq_lat_ptr + q_row[:, None] * C + c[None, :],
-             (dq_lat * scale).to(dq_lat_ptr.dtype.element_ty), mask=lat_mask)  # fmt: skip
-    tl.store(dq_pe_ptr + q_row[:, None] * R + r[None, :],
-             (dq_pe * scale).to(dq_pe_ptr.dtype.element_ty), mask=pe_mask)  # fmt: skip
+    tl.store(dq_lat_ptr + q_row[:, None] * C + c[None, :], (dq_lat * scale).to(dq_lat_ptr.dtype.element_ty),
+             mask=row_ok[:, None] & (c[None, :] < C))  # fmt: skip
+    tl.store(dq_pe_ptr + q_row[:, None] * R + r[None, :], (dq_pe * scale).to(dq_pe_ptr.dtype.element_ty),
+             mask=row_ok[:, None] & (r[None, :] < R))  # fmt: skip
 
 
 @triton.jit
@@ -99,27 +101,16 @@ def _mla_bwd_dkv(
     s_ok = s < S
     c = tl.arange(0, BLOCK_C)  # [BC]
     r = tl.arange(0, BLOCK_R)  # [BR]
-    kv_mask = s_ok[:, None] & (c[None, :] < C)
-    pe_mask = s_ok[:, None] & (r[None, :] < R)
-    kv = tl.load(kv_ptr + b * kv_sb + s[:, None] * kv_ss + c[None, :], mask=kv_mask, other=0.0)
-    pe = tl.load(pe_ptr + b * pe_sb + s[:, None] * pe_ss + r[None, :], mask=pe_mask, other=0.0)
-    if DOT_FP32:
-        kv, pe = kv.to(tl.float32), pe.to(tl.float32)
+    kv, pe = _load_cache(kv_ptr, pe_ptr, b, s, s_ok, c, r, C, R, kv_sb, kv_ss, pe_sb, pe_ss,
+                         DOT_FP32)  # fmt: skip  # [BS, BC], [BS, BR]
     dkv = tl.zeros([BLOCK_S, BLOCK_C], dtype=tl.float32)
     dpe = tl.zeros([BLOCK_S, BLOCK_R], dtype=tl.float32)
     for m0 in range(0, n_rows, BLOCK_M):
         rows = m0 + tl.arange(0, BLOCK_M)  # [BM] row = t * H + h
         row_ok = rows < n_rows
         q_row = b * n_rows + rows
-        lat_mask = row_ok[:, None] & (c[None, :] < C)
-        q_lat = tl.load(q_lat_ptr + q_row[:, None] * C + c[None, :], mask=lat_mask, other=0.0)
-        q_pe = tl.load(q_pe_ptr + q_row[:, None] * R + r[None, :],
-                       mask=row_ok[:, None] & (r[None, :] < R), other=0.0)  # fmt: skip
-        do = tl.load(dout_ptr + q_row[:, None] * C + c[None, :], mask=lat_mask, other=0.0)
-        lse = tl.load(lse_ptr + q_row, mask=row_ok, other=float("-inf"))  # [BM]
-        delta = tl.load(delta_ptr + q_row, mask=row_ok, other=0.0)  # [BM]
-        if DOT_FP32:
-            q_lat, q_pe, do = q_lat.to(tl.float32), q_pe.to(tl.float32), do.to(tl.float32)
+        q_lat, q_pe = _load_rows(q_lat_ptr, q_pe_ptr, q_row, row_ok, c, r, C, R, DOT_FP32)
+        do, lse, delta = _load_grad_rows(dout_ptr, lse_ptr, delta_ptr, q_row, row_ok, c, C, DOT_FP32)
         p = _scores_to_p(q_lat, q_pe, kv, pe, lse, rows, row_ok, s, s_ok, b, mask_ptr, mask_sb,
                          mask_st, n_heads, scale, HAS_MASK)  # fmt: skip  # [BM, BS]
         dp = tl.dot(do, tl.trans(kv))  # [BM, BS]
@@ -128,8 +119,10 @@ def _mla_bwd_dkv(
         dkv = tl.dot(tl.trans(ds.to(q_lat.dtype)), q_lat, dkv)  # c as the key
         dpe = tl.dot(tl.trans(ds.to(q_pe.dtype)), q_pe, dpe)
     out_row = b * S + s  # [BS] rows of the contiguous [B, S, ·] gradients
-    tl.store(dkv_ptr + out_row[:, None] * C + c[None, :], dkv.to(dkv_ptr.dtype.element_ty), mask=kv_mask)
-    tl.store(dpe_ptr + out_row[:, None] * R + r[None, :], dpe.to(dpe_ptr.dtype.element_ty), mask=pe_mask)
+    tl.store(dkv_ptr + out_row[:, None] * C + c[None, :], dkv.to(dkv_ptr.dtype.element_ty),
+             mask=s_ok[:, None] & (c[None, :] < C))  # fmt: skip
+    tl.store(dpe_ptr + out_row[:, None] * R + r[None, :], dpe.to(dpe_ptr.dtype.element_ty),
+             mask=s_ok[:, None] & (r[None, :] < R))  # fmt: skip
 
 
 def backward_config(

@@ -40,6 +40,7 @@ from r1mini.kernels.checks import (
     interpreting,
 )
 from r1mini.kernels.mla_attention_backward_triton import mla_attention_backward
+from r1mini.kernels.mla_tiles_triton import _load_cache, _load_rows
 from r1mini.kernels.tuning import TUNER
 
 
@@ -58,12 +59,7 @@ def _mla_fwd(
     c = tl.arange(0, BLOCK_C)  # [BC]
     r = tl.arange(0, BLOCK_R)  # [BR]
     q_row = b * n_rows + rows  # [BM]
-    q_lat = tl.load(q_lat_ptr + q_row[:, None] * C + c[None, :],
-                    mask=row_ok[:, None] & (c[None, :] < C), other=0.0)  # fmt: skip  # [BM, BC]
-    q_pe = tl.load(q_pe_ptr + q_row[:, None] * R + r[None, :],
-                   mask=row_ok[:, None] & (r[None, :] < R), other=0.0)  # fmt: skip  # [BM, BR]
-    if DOT_FP32:
-        q_lat, q_pe = q_lat.to(tl.float32), q_pe.to(tl.float32)
+    q_lat, q_pe = _load_rows(q_lat_ptr, q_pe_ptr, q_row, row_ok, c, r, C, R, DOT_FP32)  # [BM, BC], [BM, BR]
     m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)  # running max
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)  # running sum of exp
     acc = tl.zeros([BLOCK_M, BLOCK_C], dtype=tl.float32)  # running Σ p · c
@@ -72,12 +68,8 @@ def _mla_fwd(
     for s0 in range(s_begin, s_end, BLOCK_S):
         s = s0 + tl.arange(0, BLOCK_S)  # [BS]
         s_ok = s < s_end
-        kv = tl.load(kv_ptr + b * kv_sb + s[:, None] * kv_ss + c[None, :],
-                     mask=s_ok[:, None] & (c[None, :] < C), other=0.0)  # fmt: skip  # [BS, BC]
-        pe = tl.load(pe_ptr + b * pe_sb + s[:, None] * pe_ss + r[None, :],
-                     mask=s_ok[:, None] & (r[None, :] < R), other=0.0)  # fmt: skip  # [BS, BR]
-        if DOT_FP32:
-            kv, pe = kv.to(tl.float32), pe.to(tl.float32)
+        kv, pe = _load_cache(kv_ptr, pe_ptr, b, s, s_ok, c, r, C, R, kv_sb, kv_ss, pe_sb, pe_ss,
+                             DOT_FP32)  # fmt: skip  # [BS, BC], [BS, BR]
         scores = tl.dot(q_lat, tl.trans(kv)) + tl.dot(q_pe, tl.trans(pe))  # [BM, BS]
         allowed = row_ok[:, None] & s_ok[None, :]
         if HAS_MASK:
