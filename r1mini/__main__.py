@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from r1mini import kernels
-from r1mini.accounting import count_parameters, kv_cache_bytes_per_token, weight_bytes
+from r1mini.accounting import count_parameters, human, kv_cache_bytes_per_token, weight_bytes
 from r1mini.config import ModelConfig
 from r1mini.io import load
 from r1mini.model import Transformer
@@ -33,13 +33,6 @@ from r1mini.reasoning.tokenizer import VOCAB_SIZE
 from r1mini.training import GRPOTrainer, RunConfig, Trainer
 from r1mini.training.loop import CHECKPOINT, TrainingRun
 from r1mini.training.pipeline import BaseConfig, DistillConfig, Pipeline, R1Config, r1_zero_config
-
-
-def _human(n: float, unit: str = "") -> str:
-    for scale, suffix in ((1e12, "T"), (1e9, "B" if not unit else "G"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= scale:
-            return f"{n / scale:,.2f} {suffix}{unit}"
-    return f"{n:,.0f} {unit}".rstrip()
 
 
 def info(name: str) -> str:
@@ -57,9 +50,9 @@ def info(name: str) -> str:
     for part, n in counts["breakdown"].items():
         lines.append(f"{part:<18}{n:>16,}{n / counts['total']:>9.1%}")
     lines += [
-        f"{'total':<18}{counts['total']:>16,}   ({_human(counts['total'])})",
-        f"{'activated/token':<18}{counts['activated']:>16,}   ({_human(counts['activated'])})",
-        f"{'MTP (own)':<18}{counts['mtp']:>16,}   ({_human(counts['mtp'])})",
+        f"{'total':<18}{counts['total']:>16,}   ({human(counts['total'])})",
+        f"{'activated/token':<18}{counts['activated']:>16,}   ({human(counts['activated'])})",
+        f"{'MTP (own)':<18}{counts['mtp']:>16,}   ({human(counts['mtp'])})",
         "",
         "KV cache per token, all layers, bf16:",
     ]
@@ -67,7 +60,7 @@ def info(name: str) -> str:
         lines.append(f"  {kind:<16}{n:>14,} bytes")
     lines.append("Weights (main model):")
     for kind, n in weight_bytes(config).items():
-        lines.append(f"  {kind:<16}{_human(n, 'B'):>14}")
+        lines.append(f"  {kind:<16}{human(n, 'B'):>14}")
     return "\n".join(lines)
 
 

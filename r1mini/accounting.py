@@ -123,3 +123,11 @@ def weight_bytes(config: ModelConfig, include_mtp: bool = False) -> dict[str, in
         else:
             fp8 += 2 * p.numel()
     return {"bf16": bf16, "fp8": fp8}
+
+
+def human(n: float, unit: str = "") -> str:
+    """1234567 -> '1.23 M' (or '1.23 MB' with unit 'B')."""
+    for scale, suffix in ((1e12, "T"), (1e9, "G" if unit else "B"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= scale:
+            return f"{n / scale:,.2f} {suffix}{unit}"
+    return f"{n:,.0f} {unit}".rstrip()

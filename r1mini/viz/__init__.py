@@ -10,6 +10,7 @@ are imported from there: `pretraining` (04), `grpo` (05), `r1_zero` (06), `r1_pi
 `generation` (08), `distillation` (09), `kernels` (10), `deployment` (11).
 """
 
+from r1mini.accounting import human  # sizes in figure labels: 1.23 M, 70.27 KB
 from r1mini.viz.architecture import layer_parameters, parameter_breakdown, parameter_view
 from r1mini.viz.attention import (
     attention_heatmap,
@@ -34,7 +35,7 @@ from r1mini.viz.reasoning import (
     response_html,
     split_response,
 )
-from r1mini.viz.style import OKABE_ITO, figure_html, human, use_notebook_renderer
+from r1mini.viz.style import OKABE_ITO, figure_html, use_notebook_renderer
 from r1mini.viz.training import LiveCurves, training_curves
 from r1mini.viz.widgets import Interactive, InteractiveHTML
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
-from r1mini.accounting import COMPONENTS, count_parameters
+from r1mini.accounting import COMPONENTS, count_parameters, human
 from r1mini.config import ModelConfig
-from r1mini.viz.style import OKABE_ITO, human, styled
+from r1mini.viz.style import OKABE_ITO, styled
 from r1mini.viz.widgets import Interactive
 
 COMPONENT_LABELS = {

@@ -9,9 +9,9 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from r1mini.accounting import kv_cache_bytes_per_token
+from r1mini.accounting import human, kv_cache_bytes_per_token
 from r1mini.config import ModelConfig
-from r1mini.viz.style import HEATMAP_SCALE, OKABE_ITO, human, styled
+from r1mini.viz.style import HEATMAP_SCALE, OKABE_ITO, styled
 from r1mini.viz.widgets import Interactive
 
 GIB = 2**30

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from r1mini.accounting import human
 from r1mini.config import ModelConfig
 from r1mini.deployment import (
     CACHE_KINDS,
@@ -21,7 +22,7 @@ from r1mini.deployment import (
     place_experts,
     simulate_expert_parallel,
 )
-from r1mini.viz.style import HEATMAP_SCALE, OKABE_ITO, human, styled
+from r1mini.viz.style import HEATMAP_SCALE, OKABE_ITO, styled
 from r1mini.viz.widgets import Interactive
 
 CACHE_LABELS = {

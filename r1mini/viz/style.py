@@ -65,11 +65,3 @@ def styled(fig: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
     return fig
-
-
-def human(n: float, unit: str = "") -> str:
-    """1234567 -> '1.23 M' (or '1.23 MB' with unit 'B')."""
-    for scale, suffix in ((1e12, "T"), (1e9, "G" if unit else "B"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= scale:
-            return f"{n / scale:,.2f} {suffix}{unit}"
-    return f"{n:,.0f} {unit}".rstrip()
