@@ -31,6 +31,7 @@ import triton
 import triton.language as tl
 
 from r1mini.kernels.checks import dot_in_fp32, dot_tile
+from r1mini.kernels.moe_tiles_triton import _block_rows
 
 
 @triton.jit
@@ -89,13 +90,9 @@ def _dx(
     da_ptr, db_ptr, w1_ptr, w3_ptr, dx_ptr, pairs_ptr, block_expert_ptr, n_pairs, d, inter,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, DOT_FP32: tl.constexpr,
 ):  # fmt: skip
-    block = tl.program_id(0)
-    expert = tl.load(block_expert_ptr + block).to(tl.int64)
+    expert, rows, pair, valid = _block_rows(block_expert_ptr, pairs_ptr, n_pairs, BLOCK_M)  # [BM] rows
     if expert < 0:
         return
-    rows = block * BLOCK_M + tl.arange(0, BLOCK_M)  # [BM]
-    pair = tl.load(pairs_ptr + rows)  # [BM]
-    valid = pair < n_pairs
     cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # [BN] input channels
     ks = tl.arange(0, BLOCK_K)  # [BK]
     acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)

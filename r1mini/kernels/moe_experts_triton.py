@@ -36,6 +36,7 @@ from r1mini.kernels.checks import (
     interpreting,
 )
 from r1mini.kernels.moe_experts_backward_triton import grouped_swiglu_backward
+from r1mini.kernels.moe_tiles_triton import _block_rows
 from r1mini.kernels.tuning import TUNER
 
 
@@ -71,13 +72,9 @@ def _gate_up(
     x_ptr, w1_ptr, w3_ptr, h_ptr, pairs_ptr, block_expert_ptr, n_pairs, topk, d, inter,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, DOT_FP32: tl.constexpr,
 ):  # fmt: skip
-    block = tl.program_id(0)
-    expert = tl.load(block_expert_ptr + block).to(tl.int64)
+    expert, rows, pair, valid = _block_rows(block_expert_ptr, pairs_ptr, n_pairs, BLOCK_M)  # [BM] rows
     if expert < 0:
         return
-    rows = block * BLOCK_M + tl.arange(0, BLOCK_M)  # [BM] rows of the sorted layout
-    pair = tl.load(pairs_ptr + rows)  # [BM]
-    valid = pair < n_pairs
     token = pair // topk  # [BM]
     cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # [BN] hidden units
     ks = tl.arange(0, BLOCK_K)  # [BK]
@@ -106,13 +103,9 @@ def _down(
     h_ptr, w2_ptr, y_ptr, gate_ptr, pairs_ptr, block_expert_ptr, n_pairs, d, inter,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, DOT_FP32: tl.constexpr,
 ):  # fmt: skip
-    block = tl.program_id(0)
-    expert = tl.load(block_expert_ptr + block).to(tl.int64)
+    expert, rows, pair, valid = _block_rows(block_expert_ptr, pairs_ptr, n_pairs, BLOCK_M)  # [BM] rows
     if expert < 0:
         return
-    rows = block * BLOCK_M + tl.arange(0, BLOCK_M)  # [BM]
-    pair = tl.load(pairs_ptr + rows)  # [BM]
-    valid = pair < n_pairs
     cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # [BN] output channels
     ks = tl.arange(0, BLOCK_K)  # [BK]
     w_base = expert * d * inter
