@@ -8,38 +8,32 @@ not compile, uses more shared memory than an H200 block may, or spills registers
 about speed or numerical results on a GPU (those need one).
 """
 
+import importlib
 import inspect
+from pathlib import Path
 
 import pytest
 from triton.runtime.jit import JITFunction
 
-from r1mini.kernels import (
-    compile_check,
-    fp8_triton,
-    logprobs_triton,
-    mla_attention_backward_triton,
-    mla_attention_triton,
-    moe_experts_backward_triton,
-    moe_experts_triton,
-    rmsnorm_triton,
-    router_triton,
-)
+from r1mini import kernels
+from r1mini.kernels import compile_check
 
-MODULES = (fp8_triton, logprobs_triton, mla_attention_backward_triton, mla_attention_triton,
-           moe_experts_backward_triton, moe_experts_triton, rmsnorm_triton, router_triton)  # fmt: skip
+MODULES = [importlib.import_module(f"r1mini.kernels.{path.stem}")
+           for path in sorted(Path(kernels.__file__).parent.glob("*_triton.py"))]  # fmt: skip
 
 
 def _kernels() -> set[str]:
-    """Names of every @triton.jit kernel in the *_triton modules (interpreted or not), except the
-    device functions that other kernels call (compiled inside their callers)."""
-    jitted = {}
+    """Names of every @triton.jit kernel of the *_triton modules (interpreted or not): the jitted
+    functions some wrapper launches with a grid, `kernel[grid](...)`. The others are device functions,
+    compiled inside the kernels that call them."""
+    sources = "".join(inspect.getsource(module) for module in MODULES)
+    found = set()
     for module in MODULES:
         for name, obj in vars(module).items():
             jit = isinstance(obj, JITFunction) or type(obj).__name__ == "InterpretedFunction"
-            if jit and inspect.getmodule(getattr(obj, "fn", None)) is module:
-                jitted[name] = inspect.getsource(obj.fn)
-    called = {name for name in jitted if any(f"{name}(" in src.split(":", 1)[1] for src in jitted.values())}
-    return {name.lstrip("_") for name in jitted if name not in called}
+            if jit and inspect.getmodule(getattr(obj, "fn", None)) is module and f"{name}[" in sources:
+                found.add(name.lstrip("_"))
+    return found
 
 
 def test_every_kernel_has_a_launch_at_both_sizes() -> None:
