@@ -9,12 +9,12 @@ import torch
 from r1mini.reasoning.speculative import V3_ACCEPTANCE, DraftCheck
 from r1mini.reasoning.tokenizer import TOKEN_TO_ID
 from r1mini.viz.pretraining import (
-    PretrainingCurves,
     acceptance_figure,
     draft_figure,
     pretraining_curves,
     token_label,
 )
+from r1mini.viz.training import LiveCurves
 
 
 def history(steps: int, start: float) -> list[dict]:
@@ -51,7 +51,7 @@ def test_curves_without_evaluations_have_two_panels():
 
 
 def test_live_curves_keep_every_step():
-    curves = PretrainingCurves("live", every=3, layer_names=["a", "b"])
+    curves = LiveCurves(build=lambda run: pretraining_curves({"run": run}, "live", ["a", "b"]), every=3)
     for record in history(7, 3.0):
         curves(record)
     assert len(curves.history) == 7

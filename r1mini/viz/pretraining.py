@@ -2,7 +2,7 @@
 and auxiliary-loss-free balancing during training (§2.1.2, eq. 16-20).
 
 * `pretraining_curves`: a run's losses (main and MTP cross-entropy), expert balance per MoE layer and
-  held-out accuracy, over one or more stages; `PretrainingCurves` draws it live as a trainer callback.
+  held-out accuracy, over one or more stages (live as a trainer callback: `LiveCurves(build=...)`).
 * `draft_figure`: token by token, whether the main model guessed each token from one position back
   and the MTP module from two back (`r1mini.reasoning.speculative.DraftCheck`).
 * `acceptance_figure`: draft hit rates beside the 85-90% acceptance V3 reports (§5.4.3).
@@ -22,7 +22,6 @@ from r1mini.reasoning.speculative import V3_ACCEPTANCE, DraftCheck
 from r1mini.reasoning.tokenizer import VOCAB
 from r1mini.viz.reasoning import moving_average
 from r1mini.viz.style import FIGURE_HEIGHT, OKABE_ITO, styled
-from r1mini.viz.training import LiveCurves
 
 LOSSES = (("ce", "main model: token t+1"), ("mtp_loss", "MTP module: token t+2"))
 BALANCE = "load_max_over_mean"
@@ -121,23 +120,6 @@ def pretraining_curves(
     fig.update_layout(height=int(FIGURE_HEIGHT * (0.55 + 0.45 * len(panels))), legend=dict(y=0.5))
     return fig
 
-
-class PretrainingCurves(LiveCurves):
-    """A trainer callback (`Trainer(..., callback=curves)`) that redraws `pretraining_curves` of the
-    run every `every` steps: `LiveCurves` with this chapter's panels."""
-
-    def __init__(
-        self,
-        title: str = "Pretraining",
-        every: int = 10,
-        layer_names: Sequence[str] | None = None,
-        window: int = 10,
-    ) -> None:
-        super().__init__([key for key, _ in LOSSES] + [BALANCE], title, every)
-        self.layer_names, self.window = layer_names, window
-
-    def figure(self) -> go.Figure:
-        return pretraining_curves({"run": self.history}, self.title, self.layer_names, self.window)
 
 
 def token_label(token_id: int) -> str:
