@@ -64,11 +64,32 @@ def info(name: str) -> str:
     return "\n".join(lines)
 
 
-RUN_FLAGS = ["steps", "lr", "warmup_steps", "bias_gamma", "kinds", "difficulty", "template", "seed",
-             "checkpoint_every", "eval_every", "eval_tasks", "max_new_tokens"]  # fmt: skip
+RUN_FLAGS = [
+    "steps",
+    "lr",
+    "warmup_steps",
+    "bias_gamma",
+    "kinds",
+    "difficulty",
+    "template",
+    "seed",
+    "checkpoint_every",
+    "eval_every",
+    "eval_tasks",
+    "max_new_tokens",
+]
 TRAIN_FLAGS = ["mode", "batch_size", "reasoning_share", "mtp_weight", "balance_alpha"]
-GRPO_FLAGS = ["prompts_per_step", "group_size", "temperature", "updates_per_batch", "clip_eps",
-              "clip_eps_high", "beta", "loss_type", "ref_refresh_every"]  # fmt: skip
+GRPO_FLAGS = [
+    "prompts_per_step",
+    "group_size",
+    "temperature",
+    "updates_per_batch",
+    "clip_eps",
+    "clip_eps_high",
+    "beta",
+    "loss_type",
+    "ref_refresh_every",
+]
 # command -> (its help, its trainer, the config fields it takes as --flags)
 TRAINERS: dict[str, tuple[str, type[TrainingRun], list[str]]] = {
     "train": ("pretraining or SFT (+MTP)", Trainer, RUN_FLAGS + TRAIN_FLAGS),
@@ -87,8 +108,12 @@ def add_run_flags(parser: argparse.ArgumentParser, config_class: type[RunConfig]
             kind = int if name == "difficulty" else float
         help_text = f"default {','.join(default) if isinstance(default, tuple) else default}"
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=help_text)
-    parser.add_argument("--preset", default="mini", choices=ModelConfig.preset_names(),
-                        help="start from a fresh model of this preset (default mini)")  # fmt: skip
+    parser.add_argument(
+        "--preset",
+        default="mini",
+        choices=ModelConfig.preset_names(),
+        help="start from a fresh model of this preset (default mini)",
+    )
     parser.add_argument("--init", default=None, help="start from this checkpoint directory instead")
     parser.add_argument("--out", required=True, help="run directory; checkpoints go to OUT/checkpoint")
     parser.add_argument("--resume", action="store_true", help="continue the run in OUT exactly")
@@ -98,8 +123,12 @@ def add_run_flags(parser: argparse.ArgumentParser, config_class: type[RunConfig]
 
 
 def add_kernels_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kernels", choices=("auto", "torch", "triton"), default="auto",
-                        help="r1mini.kernels.use: auto = Triton on a GPU, PyTorch on a CPU")  # fmt: skip
+    parser.add_argument(
+        "--kernels",
+        choices=("auto", "torch", "triton"),
+        default="auto",
+        help="r1mini.kernels.use: auto = Triton on a GPU, PyTorch on a CPU",
+    )
 
 
 def fresh_model(args: argparse.Namespace) -> Transformer:
@@ -199,14 +228,25 @@ def main(argv: list[str] | None = None) -> None:
         sub = commands.add_parser(command, help=help_text)
         add_run_flags(sub, trainer_class.config_class, names)
         if command == "grpo":
-            sub.add_argument("--reward", choices=list(REWARDS), default="r1-zero",
-                             help="r1-zero: accuracy + format; r1: + language consistency")  # fmt: skip
+            sub.add_argument(
+                "--reward",
+                choices=list(REWARDS),
+                default="r1-zero",
+                help="r1-zero: accuracy + format; r1: + language consistency",
+            )
     p_pipe = commands.add_parser("pipeline", help="R1-Zero, R1 or distillation, stage by stage")
-    p_pipe.add_argument("pipeline", choices=list(PIPELINES),
-                        help="; ".join(f"{name}: {text}" for name, text in PIPELINES.items()))  # fmt: skip
+    p_pipe.add_argument(
+        "pipeline",
+        choices=list(PIPELINES),
+        help="; ".join(f"{name}: {text}" for name, text in PIPELINES.items()),
+    )
     p_pipe.add_argument("--init", default=None, help="the base (r1-zero, r1) or the teacher (distill)")
-    p_pipe.add_argument("--preset", default="mini", choices=ModelConfig.preset_names(),
-                        help="the model the base pipeline starts from (default mini)")  # fmt: skip
+    p_pipe.add_argument(
+        "--preset",
+        default="mini",
+        choices=ModelConfig.preset_names(),
+        help="the model the base pipeline starts from (default mini)",
+    )
     p_pipe.add_argument("--out", required=True, help="pipeline directory; each stage in OUT/<stage>")
     p_pipe.add_argument("--steps", type=int, default=None, help="steps of every training stage (a quick try)")
     p_pipe.add_argument("--progress", action="store_true", help="show progress bars")

@@ -19,8 +19,15 @@ from r1mini.config import ModelConfig
 from r1mini.model import Experts, Transformer
 
 COMPONENTS = (
-    "embedding", "attention", "norms", "dense_mlp", "gates", "shared_experts", "routed_experts", "head",
-)  # fmt: skip
+    "embedding",
+    "attention",
+    "norms",
+    "dense_mlp",
+    "gates",
+    "shared_experts",
+    "routed_experts",
+    "head",
+)
 
 
 def _component(name: str) -> str:

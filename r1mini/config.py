@@ -150,9 +150,7 @@ class ModelConfig:
         }
         for field, (value, needed) in unsupported.items():
             if value != needed:
-                raise ValueError(
-                    f"from_hf: {field}={value!r} is not supported; r1mini needs {needed!r}"
-                )
+                raise ValueError(f"from_hf: {field}={value!r} is not supported; r1mini needs {needed!r}")
         rope = dict(getattr(c, "rope_parameters", None) or {})
         yarn = rope.get("rope_type", "default") == "yarn"
         fields = dict(
@@ -178,9 +176,7 @@ class ModelConfig:
             qk_rope_head_dim=c.qk_rope_head_dim,
             v_head_dim=c.v_head_dim,
             max_seq_len=c.max_position_embeddings,
-            original_seq_len=int(
-                rope.get("original_max_position_embeddings", c.max_position_embeddings)
-            ),
+            original_seq_len=int(rope.get("original_max_position_embeddings", c.max_position_embeddings)),
             rope_theta=float(rope.get("rope_theta", 10000.0)),
             rope_factor=1.0,
             n_mtp_layers=getattr(c, "num_nextn_predict_layers", 0) or 0,
@@ -256,10 +252,23 @@ def _fail(field: str, value: Any, rule: str) -> None:
 def _validate(c: ModelConfig) -> None:
     """Every rule a DeepSeek-V3-shaped model needs; the message names field, value and rule."""
     positive = (
-        "vocab_size", "dim", "inter_dim", "moe_inter_dim", "n_layers", "n_heads", "n_routed_experts",
-        "n_activated_experts", "n_expert_groups", "n_limited_groups", "kv_lora_rank",
-        "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "max_seq_len", "original_seq_len",
-    )  # fmt: skip
+        "vocab_size",
+        "dim",
+        "inter_dim",
+        "moe_inter_dim",
+        "n_layers",
+        "n_heads",
+        "n_routed_experts",
+        "n_activated_experts",
+        "n_expert_groups",
+        "n_limited_groups",
+        "kv_lora_rank",
+        "qk_nope_head_dim",
+        "qk_rope_head_dim",
+        "v_head_dim",
+        "max_seq_len",
+        "original_seq_len",
+    )
     for field in positive:
         value = getattr(c, field)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -274,9 +283,7 @@ def _validate(c: ModelConfig) -> None:
     if c.score_func not in ("sigmoid", "softmax"):
         _fail("score_func", c.score_func, "must be 'sigmoid' (V3) or 'softmax' (V2)")
     if c.attn_impl not in ("naive", "absorb"):
-        _fail(
-            "attn_impl", c.attn_impl, "must be 'naive' (full K/V cache) or 'absorb' (latent cache)"
-        )
+        _fail("attn_impl", c.attn_impl, "must be 'naive' (full K/V cache) or 'absorb' (latent cache)")
     if c.n_dense_layers > c.n_layers:
         _fail("n_dense_layers", c.n_dense_layers, f"must be <= n_layers={c.n_layers}")
     if c.qk_rope_head_dim % 2:

@@ -179,9 +179,12 @@ def memory_plan(
     _check_choice("precision", precision, PRECISIONS)
     _check_choice("cache", cache, CACHE_KINDS)
     _check_positive(
-        n_gpus=n_gpus, memory_bytes=memory_bytes, batch=batch, context=context,
+        n_gpus=n_gpus,
+        memory_bytes=memory_bytes,
+        batch=batch,
+        context=context,
         kv_bytes_per_element=kv_bytes_per_element,
-    )  # fmt: skip
+    )
     return MemoryPlan(
         n_gpus=n_gpus,
         memory_bytes=memory_bytes,

@@ -49,9 +49,11 @@ def run_notebook() -> Callable[[Path], Executed]:
         if path not in runs:
             nb = nbformat.read(path, as_version=4)
             client = NotebookClient(
-                nb, kernel_name="python3", timeout=NOTEBOOK_BUDGET_S,
+                nb,
+                kernel_name="python3",
+                timeout=NOTEBOOK_BUDGET_S,
                 resources={"metadata": {"path": str(path.parent)}},
-            )  # fmt: skip
+            )
             start = time.perf_counter()
             try:
                 client.execute()

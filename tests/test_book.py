@@ -27,9 +27,15 @@ CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 SCREENSHOTS = ROOT / "book" / "_build" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 REMOTE_SCRIPT = re.compile(r"<script[^>]+src=[\"'](https?:)?//", re.IGNORECASE)
 
 

@@ -18,8 +18,10 @@ from triton.runtime.jit import JITFunction
 from r1mini import kernels
 from r1mini.kernels import compile_check
 
-MODULES = [importlib.import_module(f"r1mini.kernels.{path.stem}")
-           for path in sorted(Path(kernels.__file__).parent.glob("*_triton.py"))]  # fmt: skip
+MODULES = [
+    importlib.import_module(f"r1mini.kernels.{path.stem}")
+    for path in sorted(Path(kernels.__file__).parent.glob("*_triton.py"))
+]
 
 
 def _kernels() -> set[str]:

@@ -34,8 +34,9 @@ def test_rms_norm_errors() -> None:
 
 
 def test_router_errors() -> None:
-    kw = dict(score_func="sigmoid", n_groups=4, n_limited_groups=2, topk=2, route_scale=1.0,
-              norm_topk_prob=True)  # fmt: skip
+    kw = dict(
+        score_func="sigmoid", n_groups=4, n_limited_groups=2, topk=2, route_scale=1.0, norm_topk_prob=True
+    )
     with pytest.raises(TypeError, match=r"logits.dtype=torch.float16"):
         route_triton(torch.randn(3, 8).half(), None, **kw)
     with pytest.raises(ValueError, match=r"bias.shape=\(7,\) does not match \[8\]"):

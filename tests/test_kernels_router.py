@@ -22,8 +22,14 @@ def test_route_matches_reference(case: str) -> None:
     torch.manual_seed(0)
     logits = torch.randn(n, e, device=DEVICE).mul(2).requires_grad_()
     bias = torch.randn(e, device=DEVICE).mul(0.1) if has_bias else None
-    kw = dict(score_func=score_func, n_groups=groups, n_limited_groups=kept, topk=topk,
-              route_scale=scale, norm_topk_prob=norm)  # fmt: skip
+    kw = dict(
+        score_func=score_func,
+        n_groups=groups,
+        n_limited_groups=kept,
+        topk=topk,
+        route_scale=scale,
+        norm_topk_prob=norm,
+    )
     with kernels.use("triton"):
         weights, ids, scores = kernels.route(logits, bias, **kw)
     weights_ref, ids_ref, scores_ref = kernels.route_reference(logits, bias, **kw)

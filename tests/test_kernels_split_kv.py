@@ -13,8 +13,12 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 def _inputs(b: int, t: int, h: int, c: int, r: int, s: int):
     torch.manual_seed(0)
-    return (torch.randn(b, t, h, c, device=DEVICE), torch.randn(b, t, h, r, device=DEVICE),
-            torch.randn(b, s, c, device=DEVICE), torch.randn(b, s, r, device=DEVICE))  # fmt: skip
+    return (
+        torch.randn(b, t, h, c, device=DEVICE),
+        torch.randn(b, t, h, r, device=DEVICE),
+        torch.randn(b, s, c, device=DEVICE),
+        torch.randn(b, s, r, device=DEVICE),
+    )
 
 
 def test_split_ranges_cover_the_cache() -> None:
@@ -52,8 +56,19 @@ def test_a_row_that_sees_nothing_merges_to_zero() -> None:
 def test_the_kernel_splits_and_merges_the_same_way(kv_splits: int) -> None:
     """The Triton kernel's split length comes from its launch config (whole cache blocks)."""
     q_lat, q_pe, kv, pe = _inputs(1, 1, 3, 32, 8, 100)
-    config = launch_config(1, 1, 3, 100, 32, 8, dtypes=(torch.float32,), has_mask=False,
-                           interpret=not kv.is_cuda, sm_count=1, kv_splits=kv_splits)  # fmt: skip
+    config = launch_config(
+        1,
+        1,
+        3,
+        100,
+        32,
+        8,
+        dtypes=(torch.float32,),
+        has_mask=False,
+        interpret=not kv.is_cuda,
+        sm_count=1,
+        kv_splits=kv_splits,
+    )
     out = mla_attention_triton(q_lat, q_pe, kv, pe, 0.2, None, kv_splits=kv_splits)
     merged, _ = merge_splits(*split_attention(q_lat, q_pe, kv, pe, 0.2, config["split_len"]))
     torch.testing.assert_close(out, merged, atol=1e-5, rtol=1e-5)

@@ -94,8 +94,14 @@ def _moe(n: int):
 def _mla(s: int):
     torch.manual_seed(s)
     b, h, c, r = 2, 4, 40, 8  # decoding: T = 1
-    args = (torch.randn(b, 1, h, c, device=DEVICE), torch.randn(b, 1, h, r, device=DEVICE),
-            torch.randn(b, s, c, device=DEVICE), torch.randn(b, s, r, device=DEVICE), 0.2, None)  # fmt: skip
+    args = (
+        torch.randn(b, 1, h, c, device=DEVICE),
+        torch.randn(b, 1, h, r, device=DEVICE),
+        torch.randn(b, s, c, device=DEVICE),
+        torch.randn(b, s, r, device=DEVICE),
+        0.2,
+        None,
+    )
     return args, mla_attention_triton.mla_attention_triton, kernels.mla_attention_reference
 
 
@@ -103,8 +109,14 @@ def _mla_prefill(t: int):
     torch.manual_seed(t)
     b, h, c, r = 1, 4, 40, 8
     mask = torch.ones(t, t, dtype=torch.bool, device=DEVICE).tril()[None]  # [1, T, S]
-    args = (torch.randn(b, t, h, c, device=DEVICE), torch.randn(b, t, h, r, device=DEVICE),
-            torch.randn(b, t, c, device=DEVICE), torch.randn(b, t, r, device=DEVICE), 0.2, mask)  # fmt: skip
+    args = (
+        torch.randn(b, t, h, c, device=DEVICE),
+        torch.randn(b, t, h, r, device=DEVICE),
+        torch.randn(b, t, c, device=DEVICE),
+        torch.randn(b, t, r, device=DEVICE),
+        0.2,
+        mask,
+    )
     return args, mla_attention_triton.mla_attention_triton, kernels.mla_attention_reference
 
 

@@ -79,9 +79,7 @@ def test_recording_captures_attention_and_routing(model):
     assert attn[0][0, 0].triu(1).abs().max() == 0  # causal
     routing = records[1]["routing"][0]
     assert routing["ids"].shape == (2, 6, NANO.n_activated_experts)
-    assert (
-        routing["scores"].shape == routing["biased_scores"].shape == (2, 6, NANO.n_routed_experts)
-    )
+    assert routing["scores"].shape == routing["biased_scores"].shape == (2, 6, NANO.n_routed_experts)
     assert records[0]["routing"] == []  # layer 0 is dense
     assert all(layer.attn.record is None for layer in model.layers)  # off again after the block
 
@@ -133,9 +131,7 @@ def test_training_forward_mtp_and_gradients():
     assert mtp.shape == (2, 11, NANO.vocab_size)
     ce = torch.nn.functional.cross_entropy
     loss = ce(logits[:, :-1].flatten(0, 1), x[:, 1:].flatten())
-    loss = (
-        loss + 0.3 * ce(mtp[:, :-1].flatten(0, 1), x[:, 2:].flatten()) + 1e-4 * model.balance_loss()
-    )
+    loss = loss + 0.3 * ce(mtp[:, :-1].flatten(0, 1), x[:, 2:].flatten()) + 1e-4 * model.balance_loss()
     loss.backward()
     no_grad = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert no_grad == []

@@ -24,9 +24,10 @@ def test_there_are_chapters():
 def test_notebook_is_committed_without_outputs(path: Path):
     nb = nbformat.read(path, as_version=4)
     with_outputs = [
-        i for i, c in enumerate(nb.cells)
+        i
+        for i, c in enumerate(nb.cells)
         if c.cell_type == "code" and (c.outputs or c.execution_count is not None)
-    ]  # fmt: skip
+    ]
     assert not with_outputs, f"{path.name}: strip the outputs of cells {with_outputs}"
 
 

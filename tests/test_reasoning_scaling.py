@@ -12,10 +12,14 @@ from r1mini.reasoning.task import Task
 
 def task(answer: int) -> Task:
     return Task(
-        kind="arithmetic", difficulty=1, prompt=f"compute {answer}+0", answer=str(answer),
-        thinking=f"{answer}+0={answer} c0", checker=functools.partial(arithmetic.check_integer, answer),
+        kind="arithmetic",
+        difficulty=1,
+        prompt=f"compute {answer}+0",
+        answer=str(answer),
+        thinking=f"{answer}+0={answer} c0",
+        checker=functools.partial(arithmetic.check_integer, answer),
         language=arithmetic.LANGUAGE,
-    )  # fmt: skip
+    )
 
 
 def response(answer: str) -> str:
@@ -24,8 +28,9 @@ def response(answer: str) -> str:
 
 def test_pass_at_k_curve_averages_the_unbiased_estimator():
     a, b = task(1), task(2)
-    rows = evaluate([(a, [response("1"), response("9"), response("9"), response("9")]),
-                     (b, [response("2")] * 4)])  # fmt: skip
+    rows = evaluate(
+        [(a, [response("1"), response("9"), response("9"), response("9")]), (b, [response("2")] * 4)]
+    )
     curve = pass_at_k_curve(rows, [1, 2, 4])
     assert curve[0] == pytest.approx((0.25 + 1) / 2)
     assert curve[1] == pytest.approx((pass_at_k(4, 1, 2) + 1) / 2)

@@ -54,9 +54,7 @@ def test_every_example_round_trips(kind: str, template: str) -> None:
             assert decode(ids) == text
             assert ids[:n_prompt] == encode_prompt(task.prompt, template)
             assert ids[0] == BOS_ID and ids[-1] == EOS_ID
-            assert decode_response(ids[n_prompt:], template) == render_completion(
-                task.thinking, task.answer
-            )
+            assert decode_response(ids[n_prompt:], template) == render_completion(task.thinking, task.answer)
 
 
 def test_tags_are_single_tokens() -> None:

@@ -49,9 +49,10 @@ def test_roofline_title_says_where_a_ridge_is_reached():
     assert "below every ridge up to batch 4096" in fig.layout.title.text
     slow = Hardware("slow", memory_gb=100, bandwidth_tb_s=4.0, bf16_tflops=40, fp8_tflops=80)
     first = next(
-        b for b in (1, 2, 4, 8, 16, 32, 64, 128, 256)
+        b
+        for b in (1, 2, 4, 8, 16, 32, 64, 128, 256)
         if decode_step(V3, b, 4096)["intensity"] >= slow.ridge("fp8")
-    )  # fmt: skip
+    )
     title = roofline_figure(V3, [slow], contexts=(4096,)).layout.title.text
     assert f"4K context reaches the slow ridge at batch {first}" in title
 

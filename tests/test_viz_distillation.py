@@ -65,8 +65,10 @@ def test_cumulative_compute_accumulates_student_compute():
 
 
 def test_eval_points_start_at_the_base_and_keep_only_evaluations():
-    history = [{"step": 1, "tokens": 10, "train_seconds": 0.5},
-               {"step": 2, "tokens": 10, "train_seconds": 1.0, "eval_accuracy": 0.25}]  # fmt: skip
+    history = [
+        {"step": 1, "tokens": 10, "train_seconds": 0.5},
+        {"step": 2, "tokens": 10, "train_seconds": 1.0, "eval_accuracy": 0.25},
+    ]
     points = eval_points(history, TrainConfig(), start_accuracy=0.1)
     assert [p["step"] for p in points] == [0, 2]
     assert points[0] == {"step": 0, "compute": 0, "train_seconds": 0, "accuracy": 0.1}
@@ -120,8 +122,11 @@ def test_students_figure_shows_each_checkpoints_metrics():
     fig = students_figure(compared, "students")
     assert [trace.name for trace in fig.data] == list(compared)
     distilled = fig.data[1]
-    assert list(distilled.y) == [student["greedy"]["pass@1"], student["sampled_t0.6"]["pass@1"],
-                                 student["by_mode_t1"]["accuracy"]]  # fmt: skip
+    assert list(distilled.y) == [
+        student["greedy"]["pass@1"],
+        student["sampled_t0.6"]["pass@1"],
+        student["by_mode_t1"]["accuracy"],
+    ]
     n = student["held_out_tasks"]
     assert math.isclose(distilled.error_y.array[0], standard_error(student["greedy"]["pass@1"], n))
     with pytest.raises(ValueError, match="no \\['greedy'\\]"):

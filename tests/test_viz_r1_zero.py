@@ -28,9 +28,14 @@ def history(steps: int = 20) -> list[dict]:
     for step in range(1, steps + 1):
         share = min(1.0, step / steps + (0.1 if step % 3 == 0 else 0.0))
         records.append(
-            {"step": step, "reward": 1 + share * 0.8, "accuracy": share * 0.8, "reasoning_share": share,
-             "response_length": 10.0 + 40.0 * share}
-        )  # fmt: skip
+            {
+                "step": step,
+                "reward": 1 + share * 0.8,
+                "accuracy": share * 0.8,
+                "reasoning_share": share,
+                "response_length": 10.0 + 40.0 * share,
+            }
+        )
         if step % 5 == 0:
             records[-1].update(eval_accuracy=share, eval_reasoning_share=share, eval_length=10 + 40 * share)
     return records

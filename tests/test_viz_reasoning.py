@@ -69,10 +69,15 @@ def test_moving_average():
 def test_training_curves_plot_every_metric_and_the_evaluations():
     history = [{"step": 0, "eval_accuracy": 0.0, "eval_reasoning_share": 0.0, "eval_length": 11.0}]
     history += [
-        {"step": s, "reward": 1 + s / 10, "accuracy": s / 10, "reasoning_share": s / 10,
-         "response_length": 10.0 + s}
+        {
+            "step": s,
+            "reward": 1 + s / 10,
+            "accuracy": s / 10,
+            "reasoning_share": s / 10,
+            "response_length": 10.0 + s,
+        }
         for s in range(1, 11)
-    ]  # fmt: skip
+    ]
     history[-1].update(eval_accuracy=0.9, eval_reasoning_share=1.0, eval_length=50.0)
     fig = grpo_curves(history, "a run")
     assert fig.layout.title.text == "a run"

@@ -12,8 +12,10 @@ def test_curves_draw_the_history():
     fig = training_curves(HISTORY, ["loss", "load_max_over_mean"], title="mini")
     assert fig.layout.title.text == "mini"
     assert [t.name for t in fig.data] == [
-        "loss", "load_max_over_mean (MoE layer 0)", "load_max_over_mean (MoE layer 1)",
-    ]  # fmt: skip
+        "loss",
+        "load_max_over_mean (MoE layer 0)",
+        "load_max_over_mean (MoE layer 1)",
+    ]
     assert list(fig.data[0].y) == [r["loss"] for r in HISTORY]
     assert list(fig.data[1].x) == list(range(1, 11))
     assert fig.layout.xaxis2.title.text == "training step"

@@ -86,11 +86,21 @@ def measure(model: Transformer) -> dict[str, Any]:
     tasks = generate_tasks("arithmetic", HELD_OUT, 0, "test", DIFFICULTY)
     out: dict[str, Any] = {"held_out_tasks": len(tasks), "difficulty": DIFFICULTY}
     for name, k, temperature in (("greedy", 1, 0.0), ("sampled_t0.6", 4, 0.6)):
-        rows = evaluate_model(model, tasks, k=k, temperature=temperature, top_p=0.95 if temperature else None,
-                              max_new_tokens=128, progress=False)  # fmt: skip
+        rows = evaluate_model(
+            model,
+            tasks,
+            k=k,
+            temperature=temperature,
+            top_p=0.95 if temperature else None,
+            max_new_tokens=128,
+            progress=False,
+        )
         s = summarize(rows)
-        out[name] = {"pass@1": round(s["pass@1"], 4), "reasoning_share": round(s["reasoning_share"], 4),
-                     "mean_length": round(s["mean_length"], 2)}  # fmt: skip
+        out[name] = {
+            "pass@1": round(s["pass@1"], 4),
+            "reasoning_share": round(s["reasoning_share"], 4),
+            "mean_length": round(s["mean_length"], 2),
+        }
     out["by_mode_t1"] = accuracy_by_mode(model, tasks)
     out["parameters"] = sum(p.numel() for p in model.parameters())
     return out
@@ -182,14 +192,21 @@ def make_balance(started: float) -> None:
         history = pipe.history(stage)
         last = [m["load_max_over_mean"] for m in history[-50:]]  # [steps, MoE layers]
         per_layer = [round(sum(step[i] for step in last) / len(last), 3) for i in range(len(last[0]))]
-        results[f"gamma={gamma:g}"] = {"load_max_over_mean_last50": per_layer,
-                                       "mean": round(sum(per_layer) / len(per_layer), 3)}  # fmt: skip
+        results[f"gamma={gamma:g}"] = {
+            "load_max_over_mean_last50": per_layer,
+            "mean": round(sum(per_layer) / len(per_layer), 3),
+        }
     (HERE / "balance.json").write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1), f"\n{time.time() - started:.0f} s")
 
 
-MAKERS = {"base": make_base, "r1-zero": make_r1_zero, "r1": make_r1, "student": make_student,
-          "balance": make_balance}  # fmt: skip
+MAKERS = {
+    "base": make_base,
+    "r1-zero": make_r1_zero,
+    "r1": make_r1,
+    "student": make_student,
+    "balance": make_balance,
+}
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

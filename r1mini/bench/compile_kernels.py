@@ -20,8 +20,9 @@ from r1mini.kernels import compile_check
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", default="mini,671b", help="comma-separated: mini, 671b")
     parser.add_argument("--only", default="", help="compile only kernels whose name contains this")
-    parser.add_argument("--candidates", action="store_true",
-                        help="also every autotuning candidate of the tuned kernels")  # fmt: skip
+    parser.add_argument(
+        "--candidates", action="store_true", help="also every autotuning candidate of the tuned kernels"
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -29,8 +30,10 @@ def run(args: argparse.Namespace) -> None:
     for size in sizes:
         if size not in compile_check.SIZES:
             raise SystemExit(f"--sizes: {size!r} is unknown; choose from {sorted(compile_check.SIZES)}")
-    print(f"triton {triton.__version__}, target sm_{compile_check.H200.arch} "
-          f"(H200: {compile_check.SHARED_LIMIT} B shared memory per block), no GPU needed")  # fmt: skip
+    print(
+        f"triton {triton.__version__}, target sm_{compile_check.H200.arch} "
+        f"(H200: {compile_check.SHARED_LIMIT} B shared memory per block), no GPU needed"
+    )
     print(compile_check.HEADER)
     done: list[compile_check.Compiled] = []
 
@@ -41,7 +44,9 @@ def run(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     compile_check.compile_all(sizes, args.only, on_done=show, candidates=args.candidates)
     failed = [c for c in done if c.problems]
-    print(f"{len(done)} kernels compiled in {time.perf_counter() - start:.1f} s, "
-          f"{len(failed)} over the H200's limits")  # fmt: skip
+    print(
+        f"{len(done)} kernels compiled in {time.perf_counter() - start:.1f} s, "
+        f"{len(failed)} over the H200's limits"
+    )
     if failed:
         raise SystemExit(1)

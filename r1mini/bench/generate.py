@@ -53,9 +53,7 @@ def cache_bytes_per_token(model: Transformer, batch: int) -> float:
     return filled / (batch * model.layers[0].attn.cache_len)
 
 
-def tokens_per_second(
-    model: Transformer, batch: int, args: argparse.Namespace, use_cache: bool
-) -> float:
+def tokens_per_second(model: Transformer, batch: int, args: argparse.Namespace, use_cache: bool) -> float:
     """Generated tokens per second, best of `args.repeats` runs: `batch` random prompts of
     `args.prompt` tokens, `args.new` new tokens each."""
     rng = torch.Generator().manual_seed(0)

@@ -82,9 +82,7 @@ def to_hf_state_dict(model: Transformer, include_mtp: bool = True) -> dict[str, 
         for k, module in _group(state, r"mtp\.").items():
             prefix = f"model.layers.{config.n_layers + k}."
             out.update({prefix + _MTP_NAMES[n]: t for n, t in module.items() if n in _MTP_NAMES})
-            block = {
-                n.removeprefix("block."): t for n, t in module.items() if n.startswith("block.")
-            }
+            block = {n.removeprefix("block."): t for n, t in module.items() if n.startswith("block.")}
             out.update(_block_to_hf(block, prefix))
             out[prefix + "embed_tokens.weight"] = state["embed.weight"]
             out[prefix + "shared_head.head.weight"] = state["head.weight"]
@@ -106,9 +104,7 @@ def _block_from_hf(theirs: dict[str, torch.Tensor], n_experts: int) -> dict[str,
     return out
 
 
-def from_hf_state_dict(
-    state: dict[str, torch.Tensor], config: ModelConfig
-) -> dict[str, torch.Tensor]:
+def from_hf_state_dict(state: dict[str, torch.Tensor], config: ModelConfig) -> dict[str, torch.Tensor]:
     """A transformers-named state dict (fused or per-expert) renamed to r1mini's names."""
     out = {
         "embed.weight": state["model.embed_tokens.weight"],

@@ -36,9 +36,7 @@ def check_device(op: str, **tensors: torch.Tensor) -> None:
     """All tensors on one device, one Triton can run on: CUDA, or the CPU with the interpreter."""
     devices = {name: t.device for name, t in tensors.items()}
     if len(set(devices.values())) > 1:
-        raise ValueError(
-            f"{op}: inputs are on different devices {devices}; move them to one device"
-        )
+        raise ValueError(f"{op}: inputs are on different devices {devices}; move them to one device")
     name, device = next(iter(devices.items()))
     if device.type == "cuda":
         return
@@ -51,9 +49,7 @@ def check_device(op: str, **tensors: torch.Tensor) -> None:
             "imports triton, or set TRITON_INTERPRET=1 in the environment, or move the tensors "
             "to a CUDA device"
         )
-    raise RuntimeError(
-        f"{op}: {name} is on {device}; Triton kernels run on CUDA (or the CPU interpreter)"
-    )
+    raise RuntimeError(f"{op}: {name} is on {device}; Triton kernels run on CUDA (or the CPU interpreter)")
 
 
 def check_dtype(op: str, name: str, t: torch.Tensor, dtypes: Sequence[torch.dtype]) -> None:

@@ -112,8 +112,16 @@ def _ptxas_usage(ptx: str, fp_fusion: bool) -> tuple[int, int, int]:
         src = os.path.join(tmp, "kernel.ptx")
         with open(src, "w") as f:
             f.write(ptx)
-        cmd = [get_ptxas(H200.arch).path, "-lineinfo", "-v", "--regAllocOptLevel=2",
-               f"--gpu-name={sm_arch_from_capability(H200.arch)}", src, "-o", src + ".o"]  # fmt: skip
+        cmd = [
+            get_ptxas(H200.arch).path,
+            "-lineinfo",
+            "-v",
+            "--regAllocOptLevel=2",
+            f"--gpu-name={sm_arch_from_capability(H200.arch)}",
+            src,
+            "-o",
+            src + ".o",
+        ]
         if not fp_fusion:
             cmd.insert(1, "--fmad=false")
         log = subprocess.run(cmd, check=True, capture_output=True, text=True).stderr
@@ -133,18 +141,29 @@ def compile_launch(launch: Launch) -> Compiled:
     # FP fusion as a launch gets it (Triton's default, on), named so triton 3.9 does not warn
     config = {"enable_fp_fusion": triton.knobs.language.default_fp_fusion, **launch.config}
     bound, specialization, options = bind(*args, **config)
-    options, signature, constexprs, attrs = fn._pack_args(
-        backend, config, bound, specialization, options
-    )
+    options, signature, constexprs, attrs = fn._pack_args(backend, config, bound, specialization, options)
     start = time.perf_counter()
-    kernel = triton.compile(ASTSource(fn, signature, constexprs, attrs), target=H200,
-                            options=options.__dict__)  # fmt: skip
+    kernel = triton.compile(
+        ASTSource(fn, signature, constexprs, attrs), target=H200, options=options.__dict__
+    )
     seconds = time.perf_counter() - start
     md, cubin = kernel.metadata, kernel.asm.get("cubin", b"")
     regs, stores, loads = _ptxas_usage(kernel.asm["ptx"], md.enable_fp_fusion)
-    done = Compiled(launch.name, launch.size, launch.shape, sm_arch_from_capability(md.target.arch),
-                    md.num_warps, md.num_stages, md.shared, regs, stores, loads, seconds,
-                    len(cubin), md.hash)  # fmt: skip
+    done = Compiled(
+        launch.name,
+        launch.size,
+        launch.shape,
+        sm_arch_from_capability(md.target.arch),
+        md.num_warps,
+        md.num_stages,
+        md.shared,
+        regs,
+        stores,
+        loads,
+        seconds,
+        len(cubin),
+        md.hash,
+    )
     if md.shared > SHARED_LIMIT:
         done.problems.append(f"shared memory {md.shared} B > {SHARED_LIMIT} B")
     if stores or loads:
@@ -176,16 +195,23 @@ def launches(size: str, candidates: bool = False) -> list[Launch]:
         return found if candidates else found[:1]
 
     norm = rmsnorm_triton.launch_config(d)
-    add(rmsnorm_triton._rms_norm_fwd, f"[{tokens}, {d}] bf16",
-        (bf16, bf16, bf16, f32, d, 1e-6), norm)  # fmt: skip
-    add(rmsnorm_triton._rms_norm_bwd, f"[{tokens}, {d}] bf16, {4 * H200_SMS} programs",
-        (bf16, bf16, bf16, f32, bf16, f32, tokens, d), norm)  # fmt: skip
+    add(rmsnorm_triton._rms_norm_fwd, f"[{tokens}, {d}] bf16", (bf16, bf16, bf16, f32, d, 1e-6), norm)
+    add(
+        rmsnorm_triton._rms_norm_bwd,
+        f"[{tokens}, {d}] bf16, {4 * H200_SMS} programs",
+        (bf16, bf16, bf16, f32, bf16, f32, tokens, d),
+        norm,
+    )
 
     e, k, groups = c.n_routed_experts, c.n_activated_experts, c.n_expert_groups
     per_group = e // groups
     route = router_triton.launch_config(groups, per_group, c.n_limited_groups, k, True)
-    add(router_triton._choose_experts, f"[{tokens}, {e}], {groups} groups, top-{k}",
-        (f32, f32, i64, e, per_group), route)  # fmt: skip
+    add(
+        router_triton._choose_experts,
+        f"[{tokens}, {e}], {groups} groups, top-{k}",
+        (f32, f32, i64, e, per_group),
+        route,
+    )
 
     inter = c.moe_inter_dim
     moe_tokens = [(tokens, "")] + ([(64, " (decode)")] if full else [])  # decode: 64 tokens
@@ -195,78 +221,157 @@ def launches(size: str, candidates: bool = False) -> list[Launch]:
         for o in tuned(moe_experts_triton.candidates(*shape)):
             moe = moe_experts_triton.launch_config(*shape, **o)
             moe_shape = f"{n_tok} tok x top-{k} of {e}, {d}->{inter}{note}{_label(o)}"
-            add(moe_experts_triton._gate_up, moe_shape,
-                (bf16, bf16, bf16, bf16, i64, i64, n_pairs, k, d, inter), moe["gate_up"])  # fmt: skip
-            add(moe_experts_triton._down, moe_shape,
-                (bf16, bf16, bf16, f32, i64, i64, n_pairs, d, inter), moe["down"])  # fmt: skip
+            add(
+                moe_experts_triton._gate_up,
+                moe_shape,
+                (bf16, bf16, bf16, bf16, i64, i64, n_pairs, k, d, inter),
+                moe["gate_up"],
+            )
+            add(
+                moe_experts_triton._down,
+                moe_shape,
+                (bf16, bf16, bf16, f32, i64, i64, n_pairs, d, inter),
+                moe["down"],
+            )
         if note:  # the backward runs in training, at the full token count only
             continue
         bwd = moe_experts_backward_triton.backward_config(moe["block_m"], d, inter, bf16, interpret=False)
         n_tiles = triton.cdiv(inter, bwd["swiglu"]["BLOCK_N"])
         bwd_shape = f"{n_tok} tok x top-{k} of {e}, {d}->{inter}, backward"
-        add(moe_experts_backward_triton._swiglu_bwd, bwd_shape,
+        add(
+            moe_experts_backward_triton._swiglu_bwd,
+            bwd_shape,
             (bf16, bf16, bf16, bf16, bf16, f32, i64, bf16, bf16, bf16, f32, d, inter, n_tiles),
-            bwd["swiglu"])  # fmt: skip
-        add(moe_experts_backward_triton._dx, bwd_shape,
-            (bf16, bf16, bf16, bf16, bf16, i64, i64, n_pairs, d, inter), bwd["dx"])  # fmt: skip
+            bwd["swiglu"],
+        )
+        add(
+            moe_experts_backward_triton._dx,
+            bwd_shape,
+            (bf16, bf16, bf16, bf16, bf16, i64, i64, n_pairs, d, inter),
+            bwd["dx"],
+        )
         for m, n, what in ((inter, d, "dw1, dw3"), (d, inter, "dw2")):
             tiles = moe_experts_backward_triton.grad_tiles(m, n, bwd["grad"])
-            add(moe_experts_backward_triton._expert_grad, f"{bwd_shape}: {what} [{e}, {m}, {n}]",
-                (bf16, bf16, bf16, i64, m, n), tiles)  # fmt: skip
+            add(
+                moe_experts_backward_triton._expert_grad,
+                f"{bwd_shape}: {what} [{e}, {m}, {n}]",
+                (bf16, bf16, bf16, i64, m, n),
+                tiles,
+            )
 
     h, kv_c, rope = c.n_heads, c.kv_lora_rank, c.qk_rope_head_dim
     scale = c.qk_head_dim**-0.5
     batch, ctx = 64, 8192 if full else c.max_seq_len
     prefill_t = 4096 if full else c.max_seq_len
-    for what, (b, n_t, S, masked) in {"decode": (batch, 1, ctx, False),
-                                      "prefill": (1, prefill_t, prefill_t, True)}.items():  # fmt: skip
+    for what, (b, n_t, S, masked) in {
+        "decode": (batch, 1, ctx, False),
+        "prefill": (1, prefill_t, prefill_t, True),
+    }.items():
         fixed = dict(dtypes=(bf16, bf16), has_mask=masked, interpret=False, sm_count=H200_SMS)
         for o in tuned(mla_attention_triton.candidates(b, n_t, h, S, kv_c, rope, **fixed)):
             mla = mla_attention_triton.launch_config(b, n_t, h, S, kv_c, rope, **{**fixed, **o})
             splits, n_rows = mla["splits"], n_t * h
             part = bf16 if splits == 1 else f32  # one split writes out directly, else fp32 partials
             shape = f"{what} B={b} T={n_t} S={S} H={h} C={kv_c}+{rope}, {splits} split(s){_label(o)}"
-            add(mla_attention_triton._mla_fwd, shape,
-                (bf16, bf16, bf16, bf16, u8 if masked else bf16, part, f32,
-                 n_rows, h, S, kv_c, rope, mla["split_len"], splits, scale,
-                 S * kv_c, kv_c, S * rope, rope, 0, S), mla["fwd"])  # fmt: skip
+            add(
+                mla_attention_triton._mla_fwd,
+                shape,
+                (
+                    bf16,
+                    bf16,
+                    bf16,
+                    bf16,
+                    u8 if masked else bf16,
+                    part,
+                    f32,
+                    n_rows,
+                    h,
+                    S,
+                    kv_c,
+                    rope,
+                    mla["split_len"],
+                    splits,
+                    scale,
+                    S * kv_c,
+                    kv_c,
+                    S * rope,
+                    rope,
+                    0,
+                    S,
+                ),
+                mla["fwd"],
+            )
             if mla["merge"] is not None:
-                add(mla_attention_triton._merge_splits, shape,
-                    (f32, f32, bf16, f32, splits, kv_c), mla["merge"])  # fmt: skip
+                add(
+                    mla_attention_triton._merge_splits,
+                    shape,
+                    (f32, f32, bf16, f32, splits, kv_c),
+                    mla["merge"],
+                )
 
     n_rows = prefill_t * h  # the backward runs in training: a causal prefill
     bwd = mla_attention_backward_triton.backward_config(
         n_rows, prefill_t, kv_c, rope, dtypes=(bf16, bf16), has_mask=True, interpret=False
     )
-    bwd_args = (bf16, bf16, bf16, bf16, u8, bf16, f32, f32, bf16, bf16, n_rows, h, prefill_t, kv_c, rope,
-                scale, prefill_t * kv_c, kv_c, prefill_t * rope, rope, 0, prefill_t)  # fmt: skip
+    bwd_args = (
+        bf16,
+        bf16,
+        bf16,
+        bf16,
+        u8,
+        bf16,
+        f32,
+        f32,
+        bf16,
+        bf16,
+        n_rows,
+        h,
+        prefill_t,
+        kv_c,
+        rope,
+        scale,
+        prefill_t * kv_c,
+        kv_c,
+        prefill_t * rope,
+        rope,
+        0,
+        prefill_t,
+    )
     bwd_shape = f"backward B=1 T=S={prefill_t} H={h} C={kv_c}+{rope}, causal"
     add(mla_attention_backward_triton._mla_bwd_dq, bwd_shape, bwd_args, bwd["dq"])
     add(mla_attention_backward_triton._mla_bwd_dkv, bwd_shape, bwd_args, bwd["dkv"])
 
     logp = logprobs_triton.launch_config(vocab, interpret=False)
-    add(logprobs_triton._logprobs_fwd, f"[{tokens}, {vocab}] bf16",
-        (bf16, i64, f32, f32, vocab), logp)  # fmt: skip
-    add(logprobs_triton._logprobs_bwd, f"[{tokens}, {vocab}] bf16",
-        (bf16, i64, f32, f32, bf16, vocab), logp)  # fmt: skip
+    add(logprobs_triton._logprobs_fwd, f"[{tokens}, {vocab}] bf16", (bf16, i64, f32, f32, vocab), logp)
+    add(logprobs_triton._logprobs_bwd, f"[{tokens}, {vocab}] bf16", (bf16, i64, f32, f32, bf16, vocab), logp)
 
     if full:  # FP8 blocks are 128 wide: the miniature widths are not multiples of 128
         n_out = 2048
         quant_out = fp8_triton.act_quant_store_dtype(interpret=False)
-        add(fp8_triton._act_quant, f"[{tokens}, {d}] bf16 -> e4m3",
-            (bf16, quant_out, f32), {"BLOCK": BLOCK})  # fmt: skip
-        add(fp8_triton._weight_dequant, f"[{n_out}, {d}] e4m3 -> bf16",
-            (FP8, f32, bf16, n_out, d), {"BLOCK": BLOCK})  # fmt: skip
+        add(fp8_triton._act_quant, f"[{tokens}, {d}] bf16 -> e4m3", (bf16, quant_out, f32), {"BLOCK": BLOCK})
+        add(
+            fp8_triton._weight_dequant,
+            f"[{n_out}, {d}] e4m3 -> bf16",
+            (FP8, f32, bf16, n_out, d),
+            {"BLOCK": BLOCK},
+        )
         for m, note in ((tokens, ""), (64, " (decode)")):
             for o in tuned(fp8_triton.gemm_candidates(m, interpret=False)):
-                add(fp8_triton._fp8_gemm, f"[{m}, {d}] x [{n_out}, {d}]ᵀ{note}{_label(o)}",
+                add(
+                    fp8_triton._fp8_gemm,
+                    f"[{m}, {d}] x [{n_out}, {d}]ᵀ{note}{_label(o)}",
                     (FP8, FP8, bf16, f32, f32, m, n_out, d),
-                    fp8_triton.gemm_config(m, interpret=False, **o))  # fmt: skip
+                    fp8_triton.gemm_config(m, interpret=False, **o),
+                )
         # decode-time launches pick other tiles: the norms on MLA's latents (q_lora_rank and
         # kv_lora_rank wide); few tokens through the experts and the FP8 GEMM are above
         for width in (c.q_lora_rank, c.kv_lora_rank):
-            add(rmsnorm_triton._rms_norm_fwd, f"[{tokens}, {width}] bf16 (latent)",
-                (bf16, bf16, bf16, f32, width, 1e-6), rmsnorm_triton.launch_config(width))  # fmt: skip
+            add(
+                rmsnorm_triton._rms_norm_fwd,
+                f"[{tokens}, {width}] bf16 (latent)",
+                (bf16, bf16, bf16, f32, width, 1e-6),
+                rmsnorm_triton.launch_config(width),
+            )
     return rows
 
 
@@ -307,8 +412,10 @@ def compile_all(
     return done
 
 
-HEADER = (f"{'kernel':15} {'size':5} {'target':7} {'warps':>5} {'stages':>6} {'shared B':>8} "
-          f"{'regs':>4} {'spill B':>7} {'compile s':>9}  {'status':6} shape")  # fmt: skip
+HEADER = (
+    f"{'kernel':15} {'size':5} {'target':7} {'warps':>5} {'stages':>6} {'shared B':>8} "
+    f"{'regs':>4} {'spill B':>7} {'compile s':>9}  {'status':6} shape"
+)
 
 
 def row(c: Compiled, earlier: list[Compiled]) -> str:
@@ -318,9 +425,11 @@ def row(c: Compiled, earlier: list[Compiled]) -> str:
     seconds = f"{'cached':>9}" if cached else f"{c.seconds:9.2f}"
     status = "ok" if not c.problems else "FAIL: " + "; ".join(c.problems)
     spills = c.spill_stores + c.spill_loads
-    return (f"{c.name:15} {c.size:5} {c.arch:7} {c.num_warps:5} {c.num_stages:6} "
-            f"{c.shared:8} {c.registers:4} {spills:7} {seconds}  {status:6} "
-            f"{c.shape}")  # fmt: skip
+    return (
+        f"{c.name:15} {c.size:5} {c.arch:7} {c.num_warps:5} {c.num_stages:6} "
+        f"{c.shared:8} {c.registers:4} {spills:7} {seconds}  {status:6} "
+        f"{c.shape}"
+    )
 
 
 def _compile_in_child(sizes: list[str], only: str, candidates: bool) -> list[Compiled]:

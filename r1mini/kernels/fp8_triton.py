@@ -58,9 +58,18 @@ def _weight_dequant(w_ptr, s_ptr, y_ptr, M, N, BLOCK: tl.constexpr):
 
 @triton.jit
 def _fp8_gemm(
-    a_ptr, b_ptr, c_ptr, a_s_ptr, b_s_ptr, M, N, K,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-):  # fmt: skip
+    a_ptr,
+    b_ptr,
+    c_ptr,
+    a_s_ptr,
+    b_s_ptr,
+    M,
+    N,
+    K,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # [BM]
     cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # [BN]
     ks = tl.arange(0, BLOCK_K)  # [128]
@@ -69,12 +78,8 @@ def _fp8_gemm(
     acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
     for i in range(k_blocks):
         kk = i * BLOCK_K + ks
-        a = tl.load(
-            a_ptr + rows[:, None].to(tl.int64) * K + kk[None, :], mask=row_ok[:, None], other=0.0
-        )
-        b = tl.load(
-            b_ptr + cols[None, :].to(tl.int64) * K + kk[:, None], mask=col_ok[None, :], other=0.0
-        )
+        a = tl.load(a_ptr + rows[:, None].to(tl.int64) * K + kk[None, :], mask=row_ok[:, None], other=0.0)
+        b = tl.load(b_ptr + cols[None, :].to(tl.int64) * K + kk[:, None], mask=col_ok[None, :], other=0.0)
         a_s = tl.load(a_s_ptr + rows * k_blocks + i, mask=row_ok, other=0.0)  # [BM]
         b_s = tl.load(b_s_ptr + (cols // BLOCK_K) * k_blocks + i, mask=col_ok, other=0.0)  # [BN]
         acc += tl.dot(a, b) * a_s[:, None] * b_s[None, :]  # [BM, BN] one K-slice, rescaled
@@ -96,15 +101,25 @@ def act_quant_store_dtype(interpret: bool) -> torch.dtype:
 
 
 def gemm_config(
-    m: int, interpret: bool, *, block_m: int | None = None, block_n: int | None = None,
-    num_warps: int = 4, num_stages: int = 3,
-) -> dict[str, int]:  # fmt: skip
+    m: int,
+    interpret: bool,
+    *,
+    block_m: int | None = None,
+    block_n: int | None = None,
+    num_warps: int = 4,
+    num_stages: int = 3,
+) -> dict[str, int]:
     """Tiles of `_fp8_gemm` for M rows: BLOCK_M from M (16..64); BLOCK_N 64 for a small M on a GPU
     (decode: more column programs), else 128; BLOCK_K is the 128-wide scale block. The keyword
     arguments override the defaults (the autotuner's candidates)."""
     block_n = block_n or (128 if interpret or m > 64 else 64)
-    return {"BLOCK_M": block_m or dot_tile(m, 64), "BLOCK_N": block_n, "BLOCK_K": BLOCK,
-            "num_warps": num_warps, "num_stages": num_stages}  # fmt: skip
+    return {
+        "BLOCK_M": block_m or dot_tile(m, 64),
+        "BLOCK_N": block_n,
+        "BLOCK_K": BLOCK,
+        "num_warps": num_warps,
+        "num_stages": num_stages,
+    }
 
 
 def gemm_candidates(m: int, interpret: bool) -> list[dict]:
@@ -127,9 +142,7 @@ def act_quant_triton(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     check_device(op, x=x)
     check_dtype(op, "x", x, FLOATS)
     if x.dim() == 0 or x.shape[-1] % BLOCK:
-        raise ValueError(
-            f"{op}: x.shape={tuple(x.shape)}: the last dimension must be a multiple of {BLOCK}"
-        )
+        raise ValueError(f"{op}: x.shape={tuple(x.shape)}: the last dimension must be a multiple of {BLOCK}")
     x = x.contiguous()
     y = torch.empty(x.shape, dtype=act_quant_store_dtype(interpreting()), device=x.device)
     s = torch.empty(*x.shape[:-1], x.shape[-1] // BLOCK, dtype=torch.float32, device=x.device)

@@ -91,9 +91,7 @@ def token_logprobs_triton(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tens
     if vocab == 0:
         raise ValueError(f"{op}: logits.shape={tuple(logits.shape)} has an empty vocabulary")
     if n and (int(ids.min()) < 0 or int(ids.max()) >= vocab):
-        raise ValueError(
-            f"{op}: ids must lie in [0, V={vocab}); got [{int(ids.min())}, {int(ids.max())}]"
-        )
+        raise ValueError(f"{op}: ids must lie in [0, V={vocab}); got [{int(ids.min())}, {int(ids.max())}]")
     if n == 0:
         return logits.new_zeros(0, dtype=torch.float32) + logits.sum()  # keeps the autograd graph
     return _TokenLogprobs.apply(logits.contiguous(), ids.contiguous())

@@ -30,9 +30,23 @@ from r1mini.kernels.mla_tiles_triton import _load_cache, _load_rows
 
 @triton.jit
 def _scores_to_p(
-    q_lat, q_pe, kv, pe, lse, rows, row_ok, s, s_ok, b, mask_ptr, mask_sb, mask_st, n_heads, scale,
+    q_lat,
+    q_pe,
+    kv,
+    pe,
+    lse,
+    rows,
+    row_ok,
+    s,
+    s_ok,
+    b,
+    mask_ptr,
+    mask_sb,
+    mask_st,
+    n_heads,
+    scale,
     HAS_MASK: tl.constexpr,
-):  # fmt: skip
+):
     """P [BM, BS] recomputed from the saved lse, zero where the pair is masked."""
     scores = (tl.dot(q_lat, tl.trans(kv)) + tl.dot(q_pe, tl.trans(pe))) * scale  # [BM, BS]
     allowed = row_ok[:, None] & s_ok[None, :] & (lse[:, None] != float("-inf"))
@@ -46,8 +60,9 @@ def _scores_to_p(
 @triton.jit
 def _load_grad_rows(dout_ptr, lse_ptr, delta_ptr, q_row, row_ok, c, C, DOT_FP32: tl.constexpr):
     """The output gradient [BM, BC], saved log-sum-exp [BM] and D [BM] of rows `q_row`."""
-    do = tl.load(dout_ptr + q_row[:, None] * C + c[None, :], mask=row_ok[:, None] & (c[None, :] < C),
-                 other=0.0)  # fmt: skip
+    do = tl.load(
+        dout_ptr + q_row[:, None] * C + c[None, :], mask=row_ok[:, None] & (c[None, :] < C), other=0.0
+    )
     if DOT_FP32:
         do = do.to(tl.float32)
     lse = tl.load(lse_ptr + q_row, mask=row_ok, other=float("-inf"))
@@ -57,11 +72,35 @@ def _load_grad_rows(dout_ptr, lse_ptr, delta_ptr, q_row, row_ok, c, C, DOT_FP32:
 
 @triton.jit
 def _mla_bwd_dq(
-    q_lat_ptr, q_pe_ptr, kv_ptr, pe_ptr, mask_ptr, dout_ptr, lse_ptr, delta_ptr, dq_lat_ptr, dq_pe_ptr,
-    n_rows, n_heads, S, C, R, scale, kv_sb, kv_ss, pe_sb, pe_ss, mask_sb, mask_st,
-    HAS_MASK: tl.constexpr, DOT_FP32: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr,
-):  # fmt: skip
+    q_lat_ptr,
+    q_pe_ptr,
+    kv_ptr,
+    pe_ptr,
+    mask_ptr,
+    dout_ptr,
+    lse_ptr,
+    delta_ptr,
+    dq_lat_ptr,
+    dq_pe_ptr,
+    n_rows,
+    n_heads,
+    S,
+    C,
+    R,
+    scale,
+    kv_sb,
+    kv_ss,
+    pe_sb,
+    pe_ss,
+    mask_sb,
+    mask_st,
+    HAS_MASK: tl.constexpr,
+    DOT_FP32: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_R: tl.constexpr,
+):
     pid_m, b = tl.program_id(0), tl.program_id(1).to(tl.int64)
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)  # [BM] row = t * H + h
     row_ok = rows < n_rows
@@ -75,34 +114,82 @@ def _mla_bwd_dq(
     for s0 in range(0, S, BLOCK_S):
         s = s0 + tl.arange(0, BLOCK_S)  # [BS]
         s_ok = s < S
-        kv, pe = _load_cache(kv_ptr, pe_ptr, b, s, s_ok, c, r, C, R, kv_sb, kv_ss, pe_sb, pe_ss,
-                             DOT_FP32)  # fmt: skip  # [BS, BC], [BS, BR]
-        p = _scores_to_p(q_lat, q_pe, kv, pe, lse, rows, row_ok, s, s_ok, b, mask_ptr, mask_sb,
-                         mask_st, n_heads, scale, HAS_MASK)  # fmt: skip  # [BM, BS]
+        kv, pe = _load_cache(
+            kv_ptr, pe_ptr, b, s, s_ok, c, r, C, R, kv_sb, kv_ss, pe_sb, pe_ss, DOT_FP32
+        )  # [BS, BC], [BS, BR]
+        p = _scores_to_p(
+            q_lat,
+            q_pe,
+            kv,
+            pe,
+            lse,
+            rows,
+            row_ok,
+            s,
+            s_ok,
+            b,
+            mask_ptr,
+            mask_sb,
+            mask_st,
+            n_heads,
+            scale,
+            HAS_MASK,
+        )  # [BM, BS]
         dp = tl.dot(do, tl.trans(kv))  # [BM, BS]
         ds = (p * (dp - delta[:, None])).to(kv.dtype)  # [BM, BS]
         dq_lat = tl.dot(ds, kv, dq_lat)
         dq_pe = tl.dot(ds, pe, dq_pe)
-    tl.store(dq_lat_ptr + q_row[:, None] * C + c[None, :], (dq_lat * scale).to(dq_lat_ptr.dtype.element_ty),
-             mask=row_ok[:, None] & (c[None, :] < C))  # fmt: skip
-    tl.store(dq_pe_ptr + q_row[:, None] * R + r[None, :], (dq_pe * scale).to(dq_pe_ptr.dtype.element_ty),
-             mask=row_ok[:, None] & (r[None, :] < R))  # fmt: skip
+    tl.store(
+        dq_lat_ptr + q_row[:, None] * C + c[None, :],
+        (dq_lat * scale).to(dq_lat_ptr.dtype.element_ty),
+        mask=row_ok[:, None] & (c[None, :] < C),
+    )
+    tl.store(
+        dq_pe_ptr + q_row[:, None] * R + r[None, :],
+        (dq_pe * scale).to(dq_pe_ptr.dtype.element_ty),
+        mask=row_ok[:, None] & (r[None, :] < R),
+    )
 
 
 @triton.jit
 def _mla_bwd_dkv(
-    q_lat_ptr, q_pe_ptr, kv_ptr, pe_ptr, mask_ptr, dout_ptr, lse_ptr, delta_ptr, dkv_ptr, dpe_ptr,
-    n_rows, n_heads, S, C, R, scale, kv_sb, kv_ss, pe_sb, pe_ss, mask_sb, mask_st,
-    HAS_MASK: tl.constexpr, DOT_FP32: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr,
-):  # fmt: skip
+    q_lat_ptr,
+    q_pe_ptr,
+    kv_ptr,
+    pe_ptr,
+    mask_ptr,
+    dout_ptr,
+    lse_ptr,
+    delta_ptr,
+    dkv_ptr,
+    dpe_ptr,
+    n_rows,
+    n_heads,
+    S,
+    C,
+    R,
+    scale,
+    kv_sb,
+    kv_ss,
+    pe_sb,
+    pe_ss,
+    mask_sb,
+    mask_st,
+    HAS_MASK: tl.constexpr,
+    DOT_FP32: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_R: tl.constexpr,
+):
     pid_s, b = tl.program_id(0), tl.program_id(1).to(tl.int64)
     s = pid_s * BLOCK_S + tl.arange(0, BLOCK_S)  # [BS] cached positions
     s_ok = s < S
     c = tl.arange(0, BLOCK_C)  # [BC]
     r = tl.arange(0, BLOCK_R)  # [BR]
-    kv, pe = _load_cache(kv_ptr, pe_ptr, b, s, s_ok, c, r, C, R, kv_sb, kv_ss, pe_sb, pe_ss,
-                         DOT_FP32)  # fmt: skip  # [BS, BC], [BS, BR]
+    kv, pe = _load_cache(
+        kv_ptr, pe_ptr, b, s, s_ok, c, r, C, R, kv_sb, kv_ss, pe_sb, pe_ss, DOT_FP32
+    )  # [BS, BC], [BS, BR]
     dkv = tl.zeros([BLOCK_S, BLOCK_C], dtype=tl.float32)
     dpe = tl.zeros([BLOCK_S, BLOCK_R], dtype=tl.float32)
     for m0 in range(0, n_rows, BLOCK_M):
@@ -111,18 +198,40 @@ def _mla_bwd_dkv(
         q_row = b * n_rows + rows
         q_lat, q_pe = _load_rows(q_lat_ptr, q_pe_ptr, q_row, row_ok, c, r, C, R, DOT_FP32)
         do, lse, delta = _load_grad_rows(dout_ptr, lse_ptr, delta_ptr, q_row, row_ok, c, C, DOT_FP32)
-        p = _scores_to_p(q_lat, q_pe, kv, pe, lse, rows, row_ok, s, s_ok, b, mask_ptr, mask_sb,
-                         mask_st, n_heads, scale, HAS_MASK)  # fmt: skip  # [BM, BS]
+        p = _scores_to_p(
+            q_lat,
+            q_pe,
+            kv,
+            pe,
+            lse,
+            rows,
+            row_ok,
+            s,
+            s_ok,
+            b,
+            mask_ptr,
+            mask_sb,
+            mask_st,
+            n_heads,
+            scale,
+            HAS_MASK,
+        )  # [BM, BS]
         dp = tl.dot(do, tl.trans(kv))  # [BM, BS]
         ds = p * (dp - delta[:, None]) * scale  # [BM, BS]
         dkv = tl.dot(tl.trans(p.to(do.dtype)), do, dkv)  # c as the value
         dkv = tl.dot(tl.trans(ds.to(q_lat.dtype)), q_lat, dkv)  # c as the key
         dpe = tl.dot(tl.trans(ds.to(q_pe.dtype)), q_pe, dpe)
     out_row = b * S + s  # [BS] rows of the contiguous [B, S, ·] gradients
-    tl.store(dkv_ptr + out_row[:, None] * C + c[None, :], dkv.to(dkv_ptr.dtype.element_ty),
-             mask=s_ok[:, None] & (c[None, :] < C))  # fmt: skip
-    tl.store(dpe_ptr + out_row[:, None] * R + r[None, :], dpe.to(dpe_ptr.dtype.element_ty),
-             mask=s_ok[:, None] & (r[None, :] < R))  # fmt: skip
+    tl.store(
+        dkv_ptr + out_row[:, None] * C + c[None, :],
+        dkv.to(dkv_ptr.dtype.element_ty),
+        mask=s_ok[:, None] & (c[None, :] < C),
+    )
+    tl.store(
+        dpe_ptr + out_row[:, None] * R + r[None, :],
+        dpe.to(dpe_ptr.dtype.element_ty),
+        mask=s_ok[:, None] & (r[None, :] < R),
+    )
 
 
 def backward_config(
@@ -135,9 +244,12 @@ def backward_config(
     big_c = C >= 256 and not interpret
     cap = 64 if interpret else (16 if big_c else 32)
     shared = dict(
-        HAS_MASK=has_mask, DOT_FP32=dot_in_fp32(*dtypes, interpret=interpret),
-        BLOCK_C=triton.next_power_of_2(C), BLOCK_R=dot_tile(R, 256), num_warps=8 if big_c else 4,
-    )  # fmt: skip
+        HAS_MASK=has_mask,
+        DOT_FP32=dot_in_fp32(*dtypes, interpret=interpret),
+        BLOCK_C=triton.next_power_of_2(C),
+        BLOCK_R=dot_tile(R, 256),
+        num_warps=8 if big_c else 4,
+    )
     s_cap = 64 if interpret else 32
     dq = dict(shared, BLOCK_M=dot_tile(n_rows, cap), BLOCK_S=dot_tile(S, s_cap))
     # the cache-side kernel holds [BLOCK_S, C] accumulators instead: fewer cache rows when C is large
@@ -170,12 +282,25 @@ def mla_attention_backward(
     n_rows = n_t * n_heads
     dout = dout.contiguous()
     delta = (dout.float() * out.float()).sum(-1).view(batch, n_rows)  # [B, T·H] D_i = do_i · o_i
-    config = backward_config(n_rows, S, C, R, dtypes=(q_lat.dtype, kv.dtype), has_mask=mask is not None,
-                             interpret=interpret)  # fmt: skip
+    config = backward_config(
+        n_rows, S, C, R, dtypes=(q_lat.dtype, kv.dtype), has_mask=mask is not None, interpret=interpret
+    )
     mask_u8 = q_lat if mask is None else mask.contiguous().view(torch.uint8)  # [B or 1, T, S]
     mask_sb = 0 if mask is None or mask.shape[0] == 1 else n_t * S
-    common = (n_rows, n_heads, S, C, R, scale, kv.stride(0), kv.stride(1), pe.stride(0), pe.stride(1),
-              mask_sb, S)  # fmt: skip
+    common = (
+        n_rows,
+        n_heads,
+        S,
+        C,
+        R,
+        scale,
+        kv.stride(0),
+        kv.stride(1),
+        pe.stride(0),
+        pe.stride(1),
+        mask_sb,
+        S,
+    )
     dq_lat = dq_pe = dkv = dpe = None
     if need_q:
         dq_lat, dq_pe = torch.empty_like(q_lat), torch.empty_like(q_pe)

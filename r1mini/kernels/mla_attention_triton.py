@@ -46,12 +46,34 @@ from r1mini.kernels.tuning import TUNER
 
 @triton.jit
 def _mla_fwd(
-    q_lat_ptr, q_pe_ptr, kv_ptr, pe_ptr, mask_ptr, out_ptr, lse_ptr,
-    n_rows, n_heads, S, C, R, split_len, n_splits, scale,
-    kv_sb, kv_ss, pe_sb, pe_ss, mask_sb, mask_st,
-    HAS_MASK: tl.constexpr, DOT_FP32: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr,
-):  # fmt: skip
+    q_lat_ptr,
+    q_pe_ptr,
+    kv_ptr,
+    pe_ptr,
+    mask_ptr,
+    out_ptr,
+    lse_ptr,
+    n_rows,
+    n_heads,
+    S,
+    C,
+    R,
+    split_len,
+    n_splits,
+    scale,
+    kv_sb,
+    kv_ss,
+    pe_sb,
+    pe_ss,
+    mask_sb,
+    mask_st,
+    HAS_MASK: tl.constexpr,
+    DOT_FP32: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_R: tl.constexpr,
+):
     pid_m, b, split = tl.program_id(0), tl.program_id(1).to(tl.int64), tl.program_id(2)
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)  # [BM] row = t * H + h
     row_ok = rows < n_rows
@@ -68,8 +90,9 @@ def _mla_fwd(
     for s0 in range(s_begin, s_end, BLOCK_S):
         s = s0 + tl.arange(0, BLOCK_S)  # [BS]
         s_ok = s < s_end
-        kv, pe = _load_cache(kv_ptr, pe_ptr, b, s, s_ok, c, r, C, R, kv_sb, kv_ss, pe_sb, pe_ss,
-                             DOT_FP32)  # fmt: skip  # [BS, BC], [BS, BR]
+        kv, pe = _load_cache(
+            kv_ptr, pe_ptr, b, s, s_ok, c, r, C, R, kv_sb, kv_ss, pe_sb, pe_ss, DOT_FP32
+        )  # [BS, BC], [BS, BR]
         scores = tl.dot(q_lat, tl.trans(kv)) + tl.dot(q_pe, tl.trans(pe))  # [BM, BS]
         allowed = row_ok[:, None] & s_ok[None, :]
         if HAS_MASK:
@@ -87,16 +110,25 @@ def _mla_fwd(
     o = acc / tl.where(seen, l_i, 1.0)[:, None]  # [BM, BC]
     lse = tl.where(seen, m_i + tl.log(tl.where(seen, l_i, 1.0)), float("-inf"))  # [BM]
     part = (b * n_rows + rows) * n_splits + split  # [BM]
-    tl.store(out_ptr + part[:, None] * C + c[None, :], o.to(out_ptr.dtype.element_ty),
-             mask=row_ok[:, None] & (c[None, :] < C))  # fmt: skip
+    tl.store(
+        out_ptr + part[:, None] * C + c[None, :],
+        o.to(out_ptr.dtype.element_ty),
+        mask=row_ok[:, None] & (c[None, :] < C),
+    )
     tl.store(lse_ptr + part, lse, mask=row_ok)
 
 
 @triton.jit
 def _merge_splits(
-    o_part_ptr, lse_part_ptr, out_ptr, lse_ptr, n_splits, C,
-    BLOCK_J: tl.constexpr, BLOCK_C: tl.constexpr,
-):  # fmt: skip
+    o_part_ptr,
+    lse_part_ptr,
+    out_ptr,
+    lse_ptr,
+    n_splits,
+    C,
+    BLOCK_J: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+):
     row = tl.program_id(0).to(tl.int64)  # one (b, t, h) row
     j = tl.arange(0, BLOCK_J)  # [BJ] split
     c = tl.arange(0, BLOCK_C)  # [BC]
@@ -104,8 +136,11 @@ def _merge_splits(
     top = tl.max(lse_j, axis=0)
     top = tl.where(top == float("-inf"), 0.0, top)  # a row with no allowed key at all
     w = tl.exp(lse_j - top)  # [BJ] each split's share, up to the common factor
-    o_j = tl.load(o_part_ptr + (row * n_splits + j[:, None]) * C + c[None, :],
-                  mask=(j[:, None] < n_splits) & (c[None, :] < C), other=0.0)  # fmt: skip
+    o_j = tl.load(
+        o_part_ptr + (row * n_splits + j[:, None]) * C + c[None, :],
+        mask=(j[:, None] < n_splits) & (c[None, :] < C),
+        other=0.0,
+    )
     total = tl.sum(w, axis=0)
     safe = tl.where(total > 0, total, 1.0)
     o = tl.sum(o_j * w[:, None], axis=0) / safe  # [BC]
@@ -114,11 +149,23 @@ def _merge_splits(
 
 
 def launch_config(
-    batch: int, n_t: int, n_heads: int, S: int, C: int, R: int, *,
-    dtypes: tuple[torch.dtype, ...], has_mask: bool, interpret: bool, sm_count: int,
-    kv_splits: int | None = None, block_m: int | None = None, block_s: int | None = None,
-    num_warps: int | None = None, num_stages: int = 3,
-) -> dict:  # fmt: skip
+    batch: int,
+    n_t: int,
+    n_heads: int,
+    S: int,
+    C: int,
+    R: int,
+    *,
+    dtypes: tuple[torch.dtype, ...],
+    has_mask: bool,
+    interpret: bool,
+    sm_count: int,
+    kv_splits: int | None = None,
+    block_m: int | None = None,
+    block_s: int | None = None,
+    num_warps: int | None = None,
+    num_stages: int = 3,
+) -> dict:
     """How `_flash_latent` launches for these shapes: the row blocks, the cache split (`splits`
     ranges of `split_len` positions) and the constexprs + warps/stages of `_mla_fwd` and
     `_merge_splits` (`merge` is None with one split).
@@ -140,10 +187,15 @@ def launch_config(
     split_len = triton.cdiv(triton.cdiv(S, kv_splits), block_s) * block_s  # whole cache blocks
     splits = triton.cdiv(S, split_len)
     fwd = dict(
-        HAS_MASK=has_mask, DOT_FP32=dot_in_fp32(*dtypes, interpret=interpret),
-        BLOCK_M=block_m, BLOCK_S=block_s, BLOCK_C=triton.next_power_of_2(C),
-        BLOCK_R=dot_tile(R, 256), num_warps=num_warps or (8 if big_c else 4), num_stages=num_stages,
-    )  # fmt: skip
+        HAS_MASK=has_mask,
+        DOT_FP32=dot_in_fp32(*dtypes, interpret=interpret),
+        BLOCK_M=block_m,
+        BLOCK_S=block_s,
+        BLOCK_C=triton.next_power_of_2(C),
+        BLOCK_R=dot_tile(R, 256),
+        num_warps=num_warps or (8 if big_c else 4),
+        num_stages=num_stages,
+    )
     merge = None
     if splits > 1:
         merge = dict(BLOCK_J=triton.next_power_of_2(splits), BLOCK_C=triton.next_power_of_2(C))
@@ -151,18 +203,28 @@ def launch_config(
 
 
 def candidates(
-    batch: int, n_t: int, n_heads: int, S: int, C: int, R: int, *,
-    dtypes: tuple[torch.dtype, ...], has_mask: bool, interpret: bool, sm_count: int,
+    batch: int,
+    n_t: int,
+    n_heads: int,
+    S: int,
+    C: int,
+    R: int,
+    *,
+    dtypes: tuple[torch.dtype, ...],
+    has_mask: bool,
+    interpret: bool,
+    sm_count: int,
     kv_splits: int | None = None,
-) -> list[dict]:  # fmt: skip
+) -> list[dict]:
     """The `launch_config` overrides `TUNER` chooses from: none (the default) first; on a GPU also
     2 pipeline stages, half the rows, a 64-long cache block (with half the rows when prefilling),
     and (decoding, unless the caller fixed `kv_splits`) twice and half the cache splits.
     Overrides, not configs: a choice made at one cache length applies to every length of its
     class."""
     shape = (batch, n_t, n_heads, S, C, R)
-    fixed = dict(dtypes=dtypes, has_mask=has_mask, interpret=interpret, sm_count=sm_count,
-                 kv_splits=kv_splits)  # fmt: skip
+    fixed = dict(
+        dtypes=dtypes, has_mask=has_mask, interpret=interpret, sm_count=sm_count, kv_splits=kv_splits
+    )
     if interpret:
         return [{}]
     default = launch_config(*shape, **fixed)
@@ -178,8 +240,10 @@ def candidates(
         | ({"block_m": half_m} if n_t > 1 else {}),
     ]
     if n_t == 1 and kv_splits is None:
-        found += [{**tiles, "kv_splits": 2 * default["splits"]},
-                  {**tiles, "kv_splits": max(default["splits"] // 2, 1)}]  # fmt: skip
+        found += [
+            {**tiles, "kv_splits": 2 * default["splits"]},
+            {**tiles, "kv_splits": max(default["splits"] // 2, 1)},
+        ]
     configs = [launch_config(*shape, **{**fixed, **o}) for o in found]
     return [o for i, o in enumerate(found) if configs[i] not in configs[:i]]
 
@@ -200,19 +264,34 @@ def _launch(
     one = splits == 1
     out = torch.empty(batch, n_t, n_heads, C, dtype=kv.dtype, device=kv.device)  # [B, T, H, C]
     lse = torch.empty(batch, n_rows, dtype=torch.float32, device=kv.device)  # [B, T·H]
-    o_part = (
-        out if one else torch.empty(batch, n_rows, splits, C, dtype=torch.float32, device=kv.device)
-    )
-    lse_part = (
-        lse if one else torch.empty(batch, n_rows, splits, dtype=torch.float32, device=kv.device)
-    )
+    o_part = out if one else torch.empty(batch, n_rows, splits, C, dtype=torch.float32, device=kv.device)
+    lse_part = lse if one else torch.empty(batch, n_rows, splits, dtype=torch.float32, device=kv.device)
     mask_u8 = None if mask is None else mask.contiguous().view(torch.uint8)  # [B or 1, T, S]
     mask_sb = 0 if mask is None or mask.shape[0] == 1 else n_t * S
     _mla_fwd[(config["row_blocks"], batch, splits)](
-        q_lat, q_pe, kv, pe, q_lat if mask_u8 is None else mask_u8, o_part, lse_part,
-        n_rows, n_heads, S, C, R, split_len, splits, scale,
-        kv.stride(0), kv.stride(1), pe.stride(0), pe.stride(1), mask_sb, S, **config["fwd"],
-    )  # fmt: skip
+        q_lat,
+        q_pe,
+        kv,
+        pe,
+        q_lat if mask_u8 is None else mask_u8,
+        o_part,
+        lse_part,
+        n_rows,
+        n_heads,
+        S,
+        C,
+        R,
+        split_len,
+        splits,
+        scale,
+        kv.stride(0),
+        kv.stride(1),
+        pe.stride(0),
+        pe.stride(1),
+        mask_sb,
+        S,
+        **config["fwd"],
+    )
     if not one:
         _merge_splits[(batch * n_rows,)](o_part, lse_part, out, lse, splits, C, **config["merge"])
     return out, lse
@@ -232,8 +311,13 @@ def _flash_latent(
     interpret = interpreting()
     sm_count = torch.cuda.get_device_properties(kv.device).multi_processor_count if kv.is_cuda else 1
     shape = (batch, n_t, n_heads, S, C, R)
-    fixed = dict(dtypes=(q_lat.dtype, kv.dtype), has_mask=mask is not None, interpret=interpret,
-                 sm_count=sm_count, kv_splits=kv_splits)  # fmt: skip
+    fixed = dict(
+        dtypes=(q_lat.dtype, kv.dtype),
+        has_mask=mask is not None,
+        interpret=interpret,
+        sm_count=sm_count,
+        kv_splits=kv_splits,
+    )
     t_class = 1 if n_t == 1 else triton.next_power_of_2(n_t)  # decoding, or a prefill length class
     key = (batch, t_class, n_heads, triton.next_power_of_2(S), C, R, *fixed.values())
 
@@ -241,9 +325,11 @@ def _flash_latent(
         return launch_config(*shape, **{**fixed, **overrides})
 
     chosen = TUNER.pick(
-        "mla_attention", key, candidates(*shape, **fixed),
+        "mla_attention",
+        key,
+        candidates(*shape, **fixed),
         lambda o: _launch(q_lat, q_pe, kv, pe, scale, mask, config(o)),
-    )  # fmt: skip
+    )
     return _launch(q_lat, q_pe, kv, pe, scale, mask, config(chosen))
 
 
@@ -260,9 +346,19 @@ class _MLAAttention(torch.autograd.Function):
         q_lat, q_pe, kv, pe, mask, out, lse = ctx.saved_tensors
         needs = ctx.needs_input_grad  # (q_lat, q_pe, kv, pe, ...)
         grads = mla_attention_backward(
-            dout, q_lat, q_pe, kv, pe, ctx.scale, mask, out, lse, interpret=interpreting(),
-            need_q=needs[0] or needs[1], need_kv=needs[2] or needs[3],
-        )  # fmt: skip
+            dout,
+            q_lat,
+            q_pe,
+            kv,
+            pe,
+            ctx.scale,
+            mask,
+            out,
+            lse,
+            interpret=interpreting(),
+            need_q=needs[0] or needs[1],
+            need_kv=needs[2] or needs[3],
+        )
         return (*(g if n else None for g, n in zip(grads, needs[:4], strict=True)), None, None, None)
 
 
@@ -304,6 +400,4 @@ def mla_attention_triton(
     if S == 0 or batch * n_t == 0:
         raise ValueError(f"{op}: empty attention (B={batch}, T={n_t}, S={S})")
     kv, pe = (t if t.stride(-1) == 1 else t.contiguous() for t in (kv, pe))
-    return _MLAAttention.apply(
-        q_lat.contiguous(), q_pe.contiguous(), kv, pe, scale, mask, kv_splits
-    )
+    return _MLAAttention.apply(q_lat.contiguous(), q_pe.contiguous(), kv, pe, scale, mask, kv_splits)

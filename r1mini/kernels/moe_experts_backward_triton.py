@@ -36,10 +36,25 @@ from r1mini.kernels.moe_tiles_triton import _block_rows
 
 @triton.jit
 def _swiglu_bwd(
-    xs_ptr, dys_ptr, w1_ptr, w2_ptr, w3_ptr, gate_ptr, block_expert_ptr,
-    da_ptr, db_ptr, hg_ptr, dg_part_ptr, d, inter, n_col_tiles,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, DOT_FP32: tl.constexpr,
-):  # fmt: skip
+    xs_ptr,
+    dys_ptr,
+    w1_ptr,
+    w2_ptr,
+    w3_ptr,
+    gate_ptr,
+    block_expert_ptr,
+    da_ptr,
+    db_ptr,
+    hg_ptr,
+    dg_part_ptr,
+    d,
+    inter,
+    n_col_tiles,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    DOT_FP32: tl.constexpr,
+):
     block = tl.program_id(0)
     expert = tl.load(block_expert_ptr + block).to(tl.int64)
     if expert < 0:
@@ -61,8 +76,9 @@ def _swiglu_bwd(
         w13_off = expert * inter * d + cols[None, :] * d + kk[:, None]  # w1[e]ᵀ, w3[e]ᵀ tiles
         w1 = tl.load(w1_ptr + w13_off, mask=w_mask, other=0.0)  # [BK, BN]
         w3 = tl.load(w3_ptr + w13_off, mask=w_mask, other=0.0)  # [BK, BN]
-        w2 = tl.load(w2_ptr + expert * d * inter + kk[:, None] * inter + cols[None, :],
-                     mask=w_mask, other=0.0)  # fmt: skip  # [BK, BN] tile of w2[e]
+        w2 = tl.load(
+            w2_ptr + expert * d * inter + kk[:, None] * inter + cols[None, :], mask=w_mask, other=0.0
+        )  # [BK, BN] tile of w2[e]
         if DOT_FP32:
             x, dy = x.to(tl.float32), dy.to(tl.float32)
             w1, w2, w3 = w1.to(tl.float32), w2.to(tl.float32), w3.to(tl.float32)
@@ -87,9 +103,21 @@ def _swiglu_bwd(
 
 @triton.jit
 def _dx(
-    da_ptr, db_ptr, w1_ptr, w3_ptr, dx_ptr, pairs_ptr, block_expert_ptr, n_pairs, d, inter,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, DOT_FP32: tl.constexpr,
-):  # fmt: skip
+    da_ptr,
+    db_ptr,
+    w1_ptr,
+    w3_ptr,
+    dx_ptr,
+    pairs_ptr,
+    block_expert_ptr,
+    n_pairs,
+    d,
+    inter,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    DOT_FP32: tl.constexpr,
+):
     expert, rows, pair, valid = _block_rows(block_expert_ptr, pairs_ptr, n_pairs, BLOCK_M)  # [BM] rows
     if expert < 0:
         return
@@ -109,15 +137,26 @@ def _dx(
             da, db, w1, w3 = da.to(tl.float32), db.to(tl.float32), w1.to(tl.float32), w3.to(tl.float32)
         acc = tl.dot(da, w1, acc)
         acc = tl.dot(db, w3, acc)
-    tl.store(dx_ptr + pair[:, None] * d + cols[None, :], acc.to(dx_ptr.dtype.element_ty),
-             mask=valid[:, None] & (cols[None, :] < d))  # fmt: skip
+    tl.store(
+        dx_ptr + pair[:, None] * d + cols[None, :],
+        acc.to(dx_ptr.dtype.element_ty),
+        mask=valid[:, None] & (cols[None, :] < d),
+    )
 
 
 @triton.jit
 def _expert_grad(
-    a_ptr, b_ptr, c_ptr, row_start_ptr, M, K,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_R: tl.constexpr, DOT_FP32: tl.constexpr,
-):  # fmt: skip
+    a_ptr,
+    b_ptr,
+    c_ptr,
+    row_start_ptr,
+    M,
+    K,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_R: tl.constexpr,
+    DOT_FP32: tl.constexpr,
+):
     expert = tl.program_id(0).to(tl.int64)
     ms = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)  # [BM] rows of C[e] (columns of A)
     ns = tl.program_id(2) * BLOCK_N + tl.arange(0, BLOCK_N)  # [BN] columns of C[e] (of B)

@@ -40,9 +40,7 @@ from r1mini.kernels.moe_tiles_triton import _block_rows
 from r1mini.kernels.tuning import TUNER
 
 
-def align_by_expert(
-    ids: torch.Tensor, n_experts: int, block_m: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def align_by_expert(ids: torch.Tensor, n_experts: int, block_m: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Sort the (token, slot) pairs by expert, padding each expert's run to a multiple of `block_m`.
 
     ids: [N, k] expert ids. Returns
@@ -69,9 +67,21 @@ def align_by_expert(
 
 @triton.jit
 def _gate_up(
-    x_ptr, w1_ptr, w3_ptr, h_ptr, pairs_ptr, block_expert_ptr, n_pairs, topk, d, inter,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, DOT_FP32: tl.constexpr,
-):  # fmt: skip
+    x_ptr,
+    w1_ptr,
+    w3_ptr,
+    h_ptr,
+    pairs_ptr,
+    block_expert_ptr,
+    n_pairs,
+    topk,
+    d,
+    inter,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    DOT_FP32: tl.constexpr,
+):
     expert, rows, pair, valid = _block_rows(block_expert_ptr, pairs_ptr, n_pairs, BLOCK_M)  # [BM] rows
     if expert < 0:
         return
@@ -100,9 +110,20 @@ def _gate_up(
 
 @triton.jit
 def _down(
-    h_ptr, w2_ptr, y_ptr, gate_ptr, pairs_ptr, block_expert_ptr, n_pairs, d, inter,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, DOT_FP32: tl.constexpr,
-):  # fmt: skip
+    h_ptr,
+    w2_ptr,
+    y_ptr,
+    gate_ptr,
+    pairs_ptr,
+    block_expert_ptr,
+    n_pairs,
+    d,
+    inter,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    DOT_FP32: tl.constexpr,
+):
     expert, rows, pair, valid = _block_rows(block_expert_ptr, pairs_ptr, n_pairs, BLOCK_M)  # [BM] rows
     if expert < 0:
         return
@@ -112,8 +133,9 @@ def _down(
     acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
     for k0 in range(0, inter, BLOCK_K):
         kk = k0 + ks  # [BK]
-        h = tl.load(h_ptr + rows[:, None].to(tl.int64) * inter + kk[None, :],
-                    mask=kk[None, :] < inter, other=0.0)  # fmt: skip  # [BM, BK]
+        h = tl.load(
+            h_ptr + rows[:, None].to(tl.int64) * inter + kk[None, :], mask=kk[None, :] < inter, other=0.0
+        )  # [BM, BK]
         w_mask = (cols[None, :] < d) & (kk[:, None] < inter)
         w2 = tl.load(w2_ptr + w_base + cols[None, :] * inter + kk[:, None], mask=w_mask, other=0.0)
         if DOT_FP32:
@@ -121,8 +143,11 @@ def _down(
         acc = tl.dot(h, w2, acc)  # [BM, BN]
     gate = tl.load(gate_ptr + pair, mask=valid, other=0.0)  # [BM] fp32 gate weight g_p
     y = acc * gate[:, None]
-    tl.store(y_ptr + pair[:, None] * d + cols[None, :], y.to(y_ptr.dtype.element_ty),
-             mask=valid[:, None] & (cols[None, :] < d))  # fmt: skip
+    tl.store(
+        y_ptr + pair[:, None] * d + cols[None, :],
+        y.to(y_ptr.dtype.element_ty),
+        mask=valid[:, None] & (cols[None, :] < d),
+    )
 
 
 # GPU tiles (BLOCK_N cap, BLOCK_K cap, warps, pipeline stages), `launch_config`'s default first;
@@ -131,9 +156,16 @@ GPU_TILES = ((128, 64, 4, 3), (128, 64, 8, 3), (64, 64, 4, 4), (128, 128, 8, 2),
 
 
 def launch_config(
-    n_pairs: int, n_experts: int, d: int, inter: int, dtype: torch.dtype, interpret: bool,
-    *, tiles: tuple[int, int, int, int] | None = None, block_m: int | None = None,
-) -> dict[str, int | dict[str, int | bool]]:  # fmt: skip
+    n_pairs: int,
+    n_experts: int,
+    d: int,
+    inter: int,
+    dtype: torch.dtype,
+    interpret: bool,
+    *,
+    tiles: tuple[int, int, int, int] | None = None,
+    block_m: int | None = None,
+) -> dict[str, int | dict[str, int | bool]]:
     """Tiles of both launches: `block_m` (rows per expert block, for `align_by_expert`) and the
     constexprs + warps/stages of `_gate_up` and `_down`.
 
@@ -145,8 +177,12 @@ def launch_config(
     if block_m is None:
         block_m = 16 if interpret else dot_tile(n_pairs // n_experts, 64)
     n_cap, k_cap, warps, stages = tiles or ((256, 128, 4, 3) if interpret else GPU_TILES[0])
-    shared = {"BLOCK_M": block_m, "DOT_FP32": dot_in_fp32(dtype, interpret=interpret),
-              "num_warps": warps, "num_stages": stages}  # fmt: skip
+    shared = {
+        "BLOCK_M": block_m,
+        "DOT_FP32": dot_in_fp32(dtype, interpret=interpret),
+        "num_warps": warps,
+        "num_stages": stages,
+    }
     return {
         "block_m": block_m,
         "gate_up": {**shared, "BLOCK_N": dot_tile(inter, n_cap), "BLOCK_K": dot_tile(d, k_cap)},
@@ -216,9 +252,11 @@ def _grouped_swiglu(
     shape = (n_pairs, n_experts, d, inter, x.dtype, interpreting())
     key = (triton.next_power_of_2(n_pairs), *shape[1:])
     chosen = TUNER.pick(
-        "moe_experts", key, candidates(*shape),
+        "moe_experts",
+        key,
+        candidates(*shape),
         lambda o: _launch(x, ids, weights, w1, w2, w3, launch_config(*shape, **o)),
-    )  # fmt: skip
+    )
     config = launch_config(*shape, **chosen)
     return *_launch(x, ids, weights, w1, w2, w3, config), config["block_m"]
 
@@ -236,9 +274,19 @@ class _MoEExperts(torch.autograd.Function):
         x, ids, weights, w1, w2, w3, sorted_pairs, block_expert = ctx.saved_tensors
         needs = ctx.needs_input_grad  # (x, ids, weights, w1, w2, w3)
         dx, dweights, dw1, dw2, dw3 = grouped_swiglu_backward(
-            dout.contiguous(), x, ids, weights, w1, w2, w3, sorted_pairs, block_expert, ctx.block_m,
-            needs=(needs[0], needs[2], needs[3], needs[4], needs[5]), interpret=interpreting(),
-        )  # fmt: skip
+            dout.contiguous(),
+            x,
+            ids,
+            weights,
+            w1,
+            w2,
+            w3,
+            sorted_pairs,
+            block_expert,
+            ctx.block_m,
+            needs=(needs[0], needs[2], needs[3], needs[4], needs[5]),
+            interpret=interpreting(),
+        )
         return dx, None, dweights, dw1, dw2, dw3
 
 

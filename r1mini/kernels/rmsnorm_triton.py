@@ -37,9 +37,7 @@ def _rms_norm_fwd(x_ptr, w_ptr, y_ptr, rstd_ptr, d, eps, BLOCK: tl.constexpr):
 
 
 @triton.jit
-def _rms_norm_bwd(
-    x_ptr, w_ptr, dy_ptr, rstd_ptr, dx_ptr, dw_part_ptr, n_rows, d, BLOCK: tl.constexpr
-):
+def _rms_norm_bwd(x_ptr, w_ptr, dy_ptr, rstd_ptr, dx_ptr, dw_part_ptr, n_rows, d, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
     n_programs = tl.num_programs(0)
     cols = tl.arange(0, BLOCK)  # [BLOCK]
@@ -93,9 +91,7 @@ class _RMSNorm(torch.autograd.Function):
         dx = torch.empty_like(x2)  # [M, d]
         programs = _backward_programs(n_rows, x2.device)
         dw_part = torch.empty(programs, d, dtype=torch.float32, device=x2.device)  # [P, d]
-        _rms_norm_bwd[(programs,)](
-            x2, weight, dy2, rstd, dx, dw_part, n_rows, d, **launch_config(d)
-        )
+        _rms_norm_bwd[(programs,)](x2, weight, dy2, rstd, dx, dw_part, n_rows, d, **launch_config(d))
         dw = dw_part.sum(0).to(weight.dtype)  # [d]
         return dx.view(ctx.x_shape), dw, None
 

@@ -26,10 +26,18 @@ from r1mini.kernels.router import ScoreFunc, gate_weights, scores_of
 
 @triton.jit
 def _choose_experts(
-    s_ptr, bias_ptr, ids_ptr, n_experts, per_group,
-    n_groups: tl.constexpr, n_keep: tl.constexpr, topk: tl.constexpr, HAS_BIAS: tl.constexpr,
-    BLOCK_G: tl.constexpr, BLOCK_J: tl.constexpr,
-):  # fmt: skip
+    s_ptr,
+    bias_ptr,
+    ids_ptr,
+    n_experts,
+    per_group,
+    n_groups: tl.constexpr,
+    n_keep: tl.constexpr,
+    topk: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    BLOCK_G: tl.constexpr,
+    BLOCK_J: tl.constexpr,
+):
     token = tl.program_id(0)
     g = tl.arange(0, BLOCK_G)[:, None]  # [BLOCK_G, 1] group
     j = tl.arange(0, BLOCK_J)[None, :]  # [1, BLOCK_J] expert within the group
@@ -69,9 +77,13 @@ def launch_config(
 ) -> dict[str, int | bool]:
     """Constexprs of `_choose_experts`: the routing sizes, and the [groups, per group] tile."""
     return dict(
-        n_groups=n_groups, n_keep=n_limited_groups, topk=topk, HAS_BIAS=has_bias,
-        BLOCK_G=triton.next_power_of_2(n_groups), BLOCK_J=triton.next_power_of_2(per_group),
-    )  # fmt: skip
+        n_groups=n_groups,
+        n_keep=n_limited_groups,
+        topk=topk,
+        HAS_BIAS=has_bias,
+        BLOCK_G=triton.next_power_of_2(n_groups),
+        BLOCK_J=triton.next_power_of_2(per_group),
+    )
 
 
 def route_triton(
@@ -115,8 +127,12 @@ def route_triton(
     ids = torch.empty(n_tokens, topk, dtype=torch.int64, device=logits.device)  # [N, k]
     if n_tokens > 0:
         _choose_experts[(n_tokens,)](
-            s, s if bias is None else bias.contiguous(), ids, n_experts, per_group,
+            s,
+            s if bias is None else bias.contiguous(),
+            ids,
+            n_experts,
+            per_group,
             **launch_config(n_groups, per_group, n_limited_groups, topk, bias is not None),
-        )  # fmt: skip
+        )
     weights = gate_weights(scores, ids, route_scale=route_scale, norm_topk_prob=norm_topk_prob)
     return weights, ids, scores

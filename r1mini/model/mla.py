@@ -42,8 +42,11 @@ class MLA(nn.Module):
         super().__init__()
         c = config
         self.n_heads, self.nope, self.rope_dim, self.v_dim = (
-            c.n_heads, c.qk_nope_head_dim, c.qk_rope_head_dim, c.v_head_dim
-        )  # fmt: skip
+            c.n_heads,
+            c.qk_nope_head_dim,
+            c.qk_rope_head_dim,
+            c.v_head_dim,
+        )
         self.kv_rank = c.kv_lora_rank
         self.max_seq_len = c.max_seq_len
         self.attn_impl = c.attn_impl
@@ -56,9 +59,7 @@ class MLA(nn.Module):
             self.wq_b = nn.Linear(c.q_lora_rank, c.n_heads * c.qk_head_dim, bias=False)
         self.wkv_a = nn.Linear(c.dim, c.kv_lora_rank + c.qk_rope_head_dim, bias=False)
         self.kv_norm = RMSNorm(c.kv_lora_rank, c.norm_eps)
-        self.wkv_b = nn.Linear(
-            c.kv_lora_rank, c.n_heads * (c.qk_nope_head_dim + c.v_head_dim), False
-        )
+        self.wkv_b = nn.Linear(c.kv_lora_rank, c.n_heads * (c.qk_nope_head_dim + c.v_head_dim), False)
         self.wo = nn.Linear(c.n_heads * c.v_head_dim, c.dim, bias=False)
         self.cache: dict[str, torch.Tensor] = {}
         self.cache_len = 0
@@ -95,9 +96,7 @@ class MLA(nn.Module):
         batch, seq, heads, _ = q_nope.shape
         kv = self.wkv_b(latent).view(batch, seq, heads, self.nope + self.v_dim)  # [B, T, H, nope+v]
         k_nope, v = kv.split([self.nope, self.v_dim], dim=-1)
-        k = torch.cat(
-            [k_nope, k_pe[:, :, None].expand(-1, -1, heads, -1)], dim=-1
-        )  # [B,T,H,nope+r]
+        k = torch.cat([k_nope, k_pe[:, :, None].expand(-1, -1, heads, -1)], dim=-1)  # [B,T,H,nope+r]
         k = self._cached("k", k, start_pos)  # [B, S, H, nope+rope]
         v = self._cached("v", v, start_pos)  # [B, S, H, v]
         q = torch.cat([q_nope, q_pe], dim=-1)  # [B, T, H, nope+rope]

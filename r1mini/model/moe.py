@@ -95,9 +95,7 @@ class Gate(nn.Module):
             raise ValueError("update_bias needs a correction bias; score_func='softmax' has none")
         load = self.load.clone() if load is None else load.float()
         if load.shape != self.bias.shape:
-            raise ValueError(
-                f"load has shape {tuple(load.shape)}; expected {tuple(self.bias.shape)}"
-            )
+            raise ValueError(f"load has shape {tuple(load.shape)}; expected {tuple(self.bias.shape)}")
         self.bias += gamma * torch.sign(load.mean() - load)
         self.load.zero_()
         return load

@@ -27,11 +27,7 @@ def yarn_inv_freq(config: ModelConfig) -> torch.Tensor:
 
     def pair_index(rotations: float) -> float:
         # the pair index whose wavelength fits `rotations` times into the original context
-        return (
-            dim
-            * math.log(config.original_seq_len / (rotations * 2 * math.pi))
-            / (2 * math.log(base))
-        )
+        return dim * math.log(config.original_seq_len / (rotations * 2 * math.pi)) / (2 * math.log(base))
 
     low = max(math.floor(pair_index(config.beta_fast)), 0)
     high = min(math.ceil(pair_index(config.beta_slow)), dim - 1)

@@ -32,9 +32,7 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList(Block(config, i) for i in range(config.n_layers))
         self.norm = RMSNorm(config.dim, config.norm_eps)
         self.head = nn.Linear(config.dim, config.vocab_size, bias=False)
-        self.mtp = nn.ModuleList(
-            MTPModule(config, config.n_layers + k) for k in range(config.n_mtp_layers)
-        )
+        self.mtp = nn.ModuleList(MTPModule(config, config.n_layers + k) for k in range(config.n_mtp_layers))
         self.apply(self._init_weights)
         if config.tie_embeddings:
             self.head.weight = self.embed.weight
@@ -108,9 +106,7 @@ class Transformer(nn.Module):
             if moe.routing is not None
         ]
         if not terms:
-            raise ValueError(
-                "balance_loss needs a forward pass in training mode first (model.train())"
-            )
+            raise ValueError("balance_loss needs a forward pass in training mode first (model.train())")
         return torch.stack(terms).sum()
 
     @torch.no_grad()
@@ -155,9 +151,7 @@ class Transformer(nn.Module):
         for layer in self.layers:
             layer.attn.reset_cache()
 
-    def _check_input(
-        self, tokens: torch.Tensor, start_pos: int, attention_mask: torch.Tensor | None
-    ) -> None:
+    def _check_input(self, tokens: torch.Tensor, start_pos: int, attention_mask: torch.Tensor | None) -> None:
         if tokens.dim() != 2:
             raise ValueError(f"tokens must be [batch, seq]; got shape {tuple(tokens.shape)}")
         if tokens.dtype not in (torch.int64, torch.int32):
@@ -167,9 +161,7 @@ class Transformer(nn.Module):
         batch, seq = tokens.shape
         if seq == 0:
             raise ValueError("tokens has no positions (seq = 0)")
-        if tokens.device.type != "meta" and (
-            tokens.min() < 0 or tokens.max() >= self.config.vocab_size
-        ):
+        if tokens.device.type != "meta" and (tokens.min() < 0 or tokens.max() >= self.config.vocab_size):
             raise ValueError(
                 f"token ids must lie in [0, vocab_size={self.config.vocab_size}); "
                 f"got min {int(tokens.min())}, max {int(tokens.max())}"

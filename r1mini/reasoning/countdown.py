@@ -135,9 +135,7 @@ def check_countdown(numbers: tuple[int, ...], target: int, answer_text: str) -> 
         return Verdict(False, f"answer {text!r} is not a valid expression: {error}")
     overused = Counter(evaluation.numbers) - Counter(numbers)
     if overused:
-        return Verdict(
-            False, f"answer {text} uses {sorted(overused.elements())} beyond the given {numbers}"
-        )
+        return Verdict(False, f"answer {text} uses {sorted(overused.elements())} beyond the given {numbers}")
     if evaluation.value != target:
         return Verdict(False, f"answer {text} makes {evaluation.value}, not {target}")
     return Verdict(True, f"answer {text} makes {target} from the given numbers")

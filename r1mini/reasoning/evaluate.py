@@ -112,11 +112,7 @@ def evaluate(
     k: int | None = None,
 ) -> list[dict[str, Any]]:
     """One ``question_row`` per question, from each task and its generated responses."""
-    pairs = (
-        samples_by_question.items()
-        if isinstance(samples_by_question, Mapping)
-        else samples_by_question
-    )
+    pairs = samples_by_question.items() if isinstance(samples_by_question, Mapping) else samples_by_question
     return [question_row(task, responses, k) for task, responses in pairs]
 
 

@@ -56,9 +56,7 @@ class Generation:
     finished: torch.Tensor
 
 
-def filter_logits(
-    logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None
-) -> torch.Tensor:
+def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
     """Set to -inf the logits outside the top ``top_k`` and outside the nucleus ``top_p``.
 
     logits: [B, V]. The nucleus (Holtzman et al. 2020) is the smallest set of most likely tokens
@@ -122,9 +120,7 @@ def _check_arguments(
     if top_p is not None and not 0 < top_p <= 1:
         raise ValueError(f"top_p={top_p} must lie in (0, 1] (or None for no limit)")
     if vocab_limit is not None and not 1 <= vocab_limit <= model.config.vocab_size:
-        raise ValueError(
-            f"vocab_limit={vocab_limit} must lie in 1..vocab_size={model.config.vocab_size}"
-        )
+        raise ValueError(f"vocab_limit={vocab_limit} must lie in 1..vocab_size={model.config.vocab_size}")
 
 
 @torch.no_grad()
@@ -204,9 +200,7 @@ def generate(
     finally:
         model.train(was_training)
 
-    generated = [
-        tokens[row, prompt_len : prompt_len + int(lengths[row])].tolist() for row in range(batch)
-    ]
+    generated = [tokens[row, prompt_len : prompt_len + int(lengths[row])].tolist() for row in range(batch)]
     return Generation(
         tokens=tokens,
         prompt_lengths=[len(prompt) for prompt in prompts],
@@ -238,9 +232,7 @@ def generate_text(
     return [decode_response(generated, template) for generated in result.generated]
 
 
-def text_stream(
-    on_piece: Callable[[int, str, Part], None], template: str = "r1-chat"
-) -> OnToken:
+def text_stream(on_piece: Callable[[int, str, Part], None], template: str = "r1-chat") -> OnToken:
     """An ``on_token`` callback that hands each sequence's text to ``on_piece(row, piece, part)``.
 
     ``part`` is ``"thinking"`` up to and including ``</think>``, then ``"answer"``, so a notebook

@@ -103,9 +103,7 @@ class Reward:
     parts: dict[str, RewardResult]
 
 
-def combined_reward(
-    response: str, task: Task, weights: Mapping[str, float] = R1_ZERO_WEIGHTS
-) -> Reward:
+def combined_reward(response: str, task: Task, weights: Mapping[str, float] = R1_ZERO_WEIGHTS) -> Reward:
     """The weighted sum of the named rewards; ``parts`` reports all three, weighted or not."""
     parts = {
         "accuracy": accuracy_reward(response, task),

@@ -68,8 +68,7 @@ R1_ZERO = Template(
 R1_ZERO_SHORT = Template(
     name="r1-zero-short",
     prompt_format=(
-        f"Think in {THINK} {END_THINK}, then answer in {ANSWER} {END_ANSWER}. "
-        "User: {prompt}. Assistant:"
+        f"Think in {THINK} {END_THINK}, then answer in {ANSWER} {END_ANSWER}. User: {{prompt}}. Assistant:"
     ),
     prefill="",
 )

@@ -77,7 +77,6 @@ def decode(ids: Sequence[int]) -> str:
     for position, token_id in enumerate(ids):
         if not 0 <= token_id < VOCAB_SIZE:
             raise ValueError(
-                f"decode: ids[{position}] = {token_id} is outside the vocabulary "
-                f"(0 <= id < {VOCAB_SIZE})"
+                f"decode: ids[{position}] = {token_id} is outside the vocabulary (0 <= id < {VOCAB_SIZE})"
             )
     return "".join(VOCAB[token_id] for token_id in ids)

@@ -144,8 +144,10 @@ class TrainingRun(abc.ABC):
         progress: bool = True,
     ) -> None:
         if not isinstance(config, self.config_class):
-            raise ValueError(f"config is a {type(config).__name__}; {type(self).__name__} needs a "
-                             f"{self.config_class.__name__}")
+            raise ValueError(
+                f"config is a {type(config).__name__}; {type(self).__name__} needs a "
+                f"{self.config_class.__name__}"
+            )
         if model.config.vocab_size < VOCAB_SIZE:
             raise ValueError(
                 f"model.config.vocab_size={model.config.vocab_size} must be >= the tokenizer's "

@@ -175,8 +175,16 @@ def r1_zero_config(**changes: Any) -> GRPOConfig:
 
 def sft_config(**changes: Any) -> TrainConfig:
     """SFT from a trained model on a fixed set of examples: a gentle lr, no bias update."""
-    recipe = dict(steps=200, lr=5e-4, warmup_steps=10, difficulty=DIFFICULTY, eval_every=50, eval_tasks=64,
-                  checkpoint_every=50, bias_gamma=0.0)  # fmt: skip
+    recipe = dict(
+        steps=200,
+        lr=5e-4,
+        warmup_steps=10,
+        difficulty=DIFFICULTY,
+        eval_every=50,
+        eval_tasks=64,
+        checkpoint_every=50,
+        bias_gamma=0.0,
+    )
     return TrainConfig(**{**recipe, **changes})
 
 
@@ -188,9 +196,15 @@ class BaseConfig:
     from which R1-Zero's RL can be seen to pull reasoning up (§2.2.4)."""
 
     reasoning: TrainConfig = field(
-        default_factory=lambda: TrainConfig(steps=1500, difficulty=DIFFICULTY, reasoning_share=1.0,
-                                            eval_every=300, eval_tasks=64, checkpoint_every=100)
-    )  # fmt: skip
+        default_factory=lambda: TrainConfig(
+            steps=1500,
+            difficulty=DIFFICULTY,
+            reasoning_share=1.0,
+            eval_every=300,
+            eval_tasks=64,
+            checkpoint_every=100,
+        )
+    )
     mostly_direct: TrainConfig = field(default_factory=lambda: sft_config(steps=300, reasoning_share=0.25))
 
 
@@ -219,9 +233,11 @@ def student_config(teacher: ModelConfig) -> ModelConfig:
     """The distilled student (R1 §2.4 distils into dense Qwen/Llama models): the teacher's config
     with every block dense (no routed experts are built), no MTP module, and a narrower width."""
     return teacher.replace(
-        dim=teacher.dim * 2 // 3, inter_dim=teacher.inter_dim * 2 // 3, n_dense_layers=teacher.n_layers,
+        dim=teacher.dim * 2 // 3,
+        inter_dim=teacher.inter_dim * 2 // 3,
+        n_dense_layers=teacher.n_layers,
         n_mtp_layers=0,
-    )  # fmt: skip
+    )
 
 
 @dataclass
@@ -288,9 +304,11 @@ class Pipeline:
         self, stage: str, init: Transformer, config: TrainConfig, examples: Sequence[Task] | None = None
     ) -> Transformer:
         """SFT of `init`: on `examples` (each with its reasoning) or, if None, on fresh tasks."""
-        data = {} if examples is None else {
-            "batches": ExampleBatches(tuple(examples), config.batch_size, config.seed, config.template)
-        }  # fmt: skip
+        data = (
+            {}
+            if examples is None
+            else {"batches": ExampleBatches(tuple(examples), config.batch_size, config.seed, config.template)}
+        )
         return self._train(stage, init, config, data=data)
 
     def grpo(
@@ -316,8 +334,10 @@ class Pipeline:
             summary = {"stage": stage, "sampled": sampled, "kept": len(kept), "reasoning_share": reasoning}
             tmp = final.with_name(f".{FINAL}.tmp")
             tmp.mkdir(parents=True, exist_ok=True)
-            atomic_write(tmp / SAMPLES, lambda path: Path(path).write_text(json.dumps(
-                {**summary, "samples": records}, indent=1)))  # fmt: skip
+            atomic_write(
+                tmp / SAMPLES,
+                lambda path: Path(path).write_text(json.dumps({**summary, "samples": records}, indent=1)),
+            )
             tmp.rename(final)
             self.log(f"{stage}: kept {len(kept)} of {sampled} responses")
         return load_samples(final / SAMPLES, config.tasks())
@@ -334,8 +354,14 @@ class Pipeline:
 
     def r1(self, base: Transformer, config: R1Config) -> Transformer:
         """R1 (§2.3): cold start, reasoning RL, rejection sampling + SFT of the base, final RL."""
-        traces = sample_tasks(config.cold_start.kinds, config.cold_start_examples, config.cold_start.seed,
-                              0, "train", config.cold_start.difficulty)  # fmt: skip
+        traces = sample_tasks(
+            config.cold_start.kinds,
+            config.cold_start_examples,
+            config.cold_start.seed,
+            0,
+            "train",
+            config.cold_start.difficulty,
+        )
         cold = self.sft("1-cold-start", base, config.cold_start, traces)
         reasoner = self.grpo("2-reasoning-rl", cold, config.reasoning_rl)
         kept = self.rejection("3-rejection-sampling", reasoner, config.rejection)

@@ -85,13 +85,19 @@ def memory_figure(
         )
     plan = plans["absorbed_mla"]
     fig.add_hline(
-        y=plan.total_bytes / 1e9, line_color="black", line_width=2,
-        annotation_text=f"{n_gpus} GPUs × {memory_gb:g} GB", annotation_position="top left",
-    )  # fmt: skip
+        y=plan.total_bytes / 1e9,
+        line_color="black",
+        line_width=2,
+        annotation_text=f"{n_gpus} GPUs × {memory_gb:g} GB",
+        annotation_position="top left",
+    )
     fig.add_hline(
-        y=plan.weight_bytes / 1e9, line_dash="dot", line_color="#666",
-        annotation_text=f"{precision} weights", annotation_position="bottom right",
-    )  # fmt: skip
+        y=plan.weight_bytes / 1e9,
+        line_dash="dot",
+        line_color="#666",
+        annotation_text=f"{precision} weights",
+        annotation_position="bottom right",
+    )
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log")
     if plan.free_bytes <= 0:
@@ -195,9 +201,12 @@ def placement_figure(
     n_devices = len(placement)
     names = [f"device {d}" for d in range(n_devices)]
     fig = make_subplots(
-        rows=1, cols=2, column_widths=[0.58, 0.42], horizontal_spacing=0.14,
+        rows=1,
+        cols=2,
+        column_widths=[0.58, 0.42],
+        horizontal_spacing=0.14,
         subplot_titles=("work per device", "dispatched copies: home → expert's device"),
-    )  # fmt: skip
+    )
     n_experts = max(e for experts in placement for e in experts) + 1
     copies = [sum(e in experts for experts in placement) for e in range(n_experts)]
     per_expert = torch.bincount(ids.flatten(), minlength=n_experts)

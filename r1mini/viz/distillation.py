@@ -56,8 +56,11 @@ def parameter_rows(configs: Mapping[str, ModelConfig]) -> list[tuple[str, dict[s
         counts = count_parameters(config)
         total = {**counts["breakdown"], "mtp": counts["mtp"]}
         share = config.n_activated_experts / config.n_routed_experts
-        activated = {**total, "routed_experts": round(total["routed_experts"] * share),
-                     "mtp": counts["mtp_activated"]}  # fmt: skip
+        activated = {
+            **total,
+            "routed_experts": round(total["routed_experts"] * share),
+            "mtp": counts["mtp_activated"],
+        }
         rows += [(f"{name}: total", total), (f"{name}: activated per token", activated)]
     return rows
 
@@ -73,11 +76,13 @@ def parameter_figure(configs: Mapping[str, ModelConfig], title: str) -> go.Figur
         if not any(values):
             continue
         fig.add_bar(
-            y=labels, x=values, name=name, orientation="h",
-            marker=dict(color=OKABE_ITO[i % len(OKABE_ITO)],
-                        pattern_shape="/" if component == "mtp" else ""),
+            y=labels,
+            x=values,
+            name=name,
+            orientation="h",
+            marker=dict(color=OKABE_ITO[i % len(OKABE_ITO)], pattern_shape="/" if component == "mtp" else ""),
             hovertemplate=f"%{{y}}<br>{name}: %{{x:,}} parameters<extra></extra>",
-        )  # fmt: skip
+        )
     styled(fig, title, "parameters", "")
     fig.update_layout(barmode="stack", legend=dict(orientation="h", y=-0.25))
     fig.update_xaxes(tickformat=",")
@@ -111,9 +116,14 @@ def eval_points(
     points = [{"step": 0.0, "compute": 0.0, "train_seconds": 0.0, "accuracy": float(start_accuracy)}]
     for record, spent in zip(history, compute, strict=True):
         if "eval_accuracy" in record:
-            points.append({"step": float(record["step"]), "compute": spent,
-                           "train_seconds": float(record["train_seconds"]),
-                           "accuracy": float(record["eval_accuracy"])})  # fmt: skip
+            points.append(
+                {
+                    "step": float(record["step"]),
+                    "compute": spent,
+                    "train_seconds": float(record["train_seconds"]),
+                    "accuracy": float(record["eval_accuracy"]),
+                }
+            )
     return points
 
 
@@ -129,19 +139,27 @@ def compute_curves_figure(
     fig = go.Figure()
     for (name, points), color in zip(runs.items(), OKABE_ITO, strict=False):
         fig.add_scatter(
-            x=[p[x] for p in points], y=[p["accuracy"] for p in points], mode="lines+markers",
-            name=name, line=dict(color=color, width=3), marker=dict(size=7),
+            x=[p[x] for p in points],
+            y=[p["accuracy"] for p in points],
+            mode="lines+markers",
+            name=name,
+            line=dict(color=color, width=3),
+            marker=dict(size=7),
             customdata=[[p["step"], p["compute"], p["train_seconds"]] for p in points],
             hovertemplate=(
                 f"{name}<br>step %{{customdata[0]:.0f}}, %{{customdata[1]:,.0f}} token-forwards, "
                 "%{customdata[2]:.1f} s<br>held-out accuracy %{y:.1%}<extra></extra>"
             ),
-        )  # fmt: skip
+        )
     styled(fig, title, X_AXES[x], "held-out accuracy (greedy)")
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
     if budget is not None and x == "compute":
-        fig.add_vline(x=budget, line=dict(color="#555555", dash="dash"), annotation_text="budget",
-                      annotation_position="bottom right")  # fmt: skip
+        fig.add_vline(
+            x=budget,
+            line=dict(color="#555555", dash="dash"),
+            annotation_text="budget",
+            annotation_position="bottom right",
+        )
     fig.update_layout(legend=dict(orientation="h", y=-0.2))
     return fig
 
@@ -173,17 +191,25 @@ def trace_table(task: Task, responses: Mapping[str, str], title: str | None = No
         fills.append([SAME if alike else DIFFERS for alike in same])
         verdict = "right" if score_sample(task, responses[name]).correct else "wrong"
         headers.append(f"<b>{name}</b>: {verdict}")
-    fig = go.Figure(go.Table(
-        columnwidth=[0.5] + [3] * len(columns),
-        header=dict(values=headers, fill_color="#e8e8e8", align="left", font=dict(size=13)),
-        cells=dict(values=cells, fill_color=fills, align="left", height=24,
-                   font=dict(family="monospace", size=13)),
-    ))  # fmt: skip
+    fig = go.Figure(
+        go.Table(
+            columnwidth=[0.5] + [3] * len(columns),
+            header=dict(values=headers, fill_color="#e8e8e8", align="left", font=dict(size=13)),
+            cells=dict(
+                values=cells,
+                fill_color=fills,
+                align="left",
+                height=24,
+                font=dict(family="monospace", size=13),
+            ),
+        )
+    )
     heading = title or f"{task.prompt}: the right answer is {task.answer}"
     fig.update_layout(
         title=f"{heading}<br><sup>tinted: differs from {next(iter(columns))}'s line</sup>",
-        height=min(FIGURE_HEIGHT, 130 + 26 * n), margin=dict(l=20, r=20, t=80, b=10),
-    )  # fmt: skip
+        height=min(FIGURE_HEIGHT, 130 + 26 * n),
+        margin=dict(l=20, r=20, t=80, b=10),
+    )
     return fig
 
 
@@ -216,12 +242,17 @@ def students_figure(metrics: Mapping[str, Mapping[str, Any]], title: str) -> go.
         values = [float(m[section][key]) for section, key, _ in SETTINGS]
         errors = [standard_error(v, int(m["held_out_tasks"])) for v in values]
         fig.add_bar(
-            x=labels, y=values, name=name, marker_color=color,
+            x=labels,
+            y=values,
+            name=name,
+            marker_color=color,
             error_y=dict(type="data", array=errors, color="#333333", thickness=1.2),
-            text=[f"{v:.0%}" for v in values], textposition="auto", insidetextanchor="middle",
+            text=[f"{v:.0%}" for v in values],
+            textposition="auto",
+            insidetextanchor="middle",
             customdata=errors,
             hovertemplate=f"{name}<br>%{{x}}: %{{y:.1%}} ± %{{customdata:.1%}}<extra></extra>",
-        )  # fmt: skip
+        )
     styled(fig, title, "decoding", "pass@1 on the held-out questions")
     fig.update_yaxes(range=[0, 1.15], tickformat=".0%")
     fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.2))

@@ -34,10 +34,13 @@ def step_times_figure(times: Mapping[str, Sequence[float]], title: str) -> go.Fi
     fig = go.Figure()
     for (name, seconds), color in zip(times.items(), OKABE_ITO, strict=False):
         fig.add_scatter(
-            x=list(range(1, len(seconds) + 1)), y=[1e3 * s for s in seconds], mode="lines",
-            name=name, line=dict(color=color, width=2),
+            x=list(range(1, len(seconds) + 1)),
+            y=[1e3 * s for s in seconds],
+            mode="lines",
+            name=name,
+            line=dict(color=color, width=2),
             hovertemplate=f"{name}<br>token %{{x}}: %{{y:.2f}} ms<extra></extra>",
-        )  # fmt: skip
+        )
     styled(fig, title, "generated token (1 = prefill + first token)", "time per step (ms)")
     fig.update_layout(legend=dict(orientation="h", y=-0.2))
     return fig
@@ -62,9 +65,12 @@ def resample_figure(
             f"probs, tokens and kept must have one entry per token: {len(probs)}, {len(tokens)}, {len(kept)}"
         )
     fig = make_subplots(
-        rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.12,
+        rows=1,
+        cols=2,
+        column_widths=[0.45, 0.55],
+        horizontal_spacing=0.12,
         subplot_titles=["next token at the diverging step", f"answers of {len(answers)} samples"],
-    )  # fmt: skip
+    )
     order = sorted(range(len(probs)), key=lambda i: -probs[i])[:top]
     colors, notes = [], []
     for i in order:
@@ -74,20 +80,31 @@ def resample_figure(
         colors.append(color if kept[i] else FADED)
         notes.append(", ".join(n for n in (role, "" if kept[i] else "cut by top-p") if n))
     fig.add_bar(
-        x=[repr(tokens[i]) for i in order], y=[probs[i] for i in order], marker_color=colors,
-        customdata=notes, showlegend=False, row=1, col=1,
-        text=[f"{probs[i]:.0%}" for i in order], textposition="outside",
+        x=[repr(tokens[i]) for i in order],
+        y=[probs[i] for i in order],
+        marker_color=colors,
+        customdata=notes,
+        showlegend=False,
+        row=1,
+        col=1,
+        text=[f"{probs[i]:.0%}" for i in order],
+        textposition="outside",
         hovertemplate="token %{x}: %{y:.1%}<br>%{customdata}<extra></extra>",
-    )  # fmt: skip
+    )
     votes = Counter("(no answer)" if a is None else " ".join(a.split()) for a in answers)
     names = [name for name, _ in votes.most_common()]
     fig.add_bar(
-        x=names, y=[votes[n] for n in names], showlegend=False, row=1, col=2,
+        x=names,
+        y=[votes[n] for n in names],
+        showlegend=False,
+        row=1,
+        col=2,
         marker_color=[RIGHT if n == right else WRONG for n in names],
         customdata=["right" if n == right else "wrong" for n in names],
-        text=[votes[n] for n in names], textposition="outside",
+        text=[votes[n] for n in names],
+        textposition="outside",
         hovertemplate="answer %{x}: %{y} samples (%{customdata})<extra></extra>",
-    )  # fmt: skip
+    )
     styled(fig, title, "", "probability")
     fig.update_xaxes(title_text="token (top-p cuts the faded ones)", row=1, col=1)
     fig.update_xaxes(title_text="answer (green = right)", type="category", row=1, col=2)
@@ -113,10 +130,13 @@ def temperature_figure(summaries: Mapping[float, Mapping[str, float]], k: int, t
     for (metric, dash), color in zip(METRIC_STYLES, OKABE_ITO, strict=False):
         label = metric.replace("k", str(k)) if metric != "pass@1" else metric
         fig.add_scatter(
-            x=temps, y=[summaries[t][keys[metric]] for t in temps], mode="lines+markers",
-            name=label, line=dict(color=color, dash=dash, width=2),
+            x=temps,
+            y=[summaries[t][keys[metric]] for t in temps],
+            mode="lines+markers",
+            name=label,
+            line=dict(color=color, dash=dash, width=2),
             hovertemplate=f"T = %{{x}}<br>{label}: %{{y:.1%}}<extra></extra>",
-        )  # fmt: skip
+        )
     styled(fig, title, "sampling temperature T (0 = greedy)", "share of questions")
     fig.update_yaxes(tickformat=".0%")
     fig.update_layout(legend=dict(orientation="h", y=-0.2))
@@ -136,10 +156,13 @@ def k_curves_figure(
     for (model, values), color in zip(curves.items(), OKABE_ITO, strict=False):
         for metric, dash in (("pass@k", "solid"), ("cons@k", "dash")):
             fig.add_scatter(
-                x=list(ks), y=list(values[metric]), mode="lines+markers",
-                name=f"{model}: {metric}", line=dict(color=color, dash=dash, width=2),
+                x=list(ks),
+                y=list(values[metric]),
+                mode="lines+markers",
+                name=f"{model}: {metric}",
+                line=dict(color=color, dash=dash, width=2),
                 hovertemplate=f"{model}<br>{metric} at k = %{{x}}: %{{y:.1%}}<extra></extra>",
-            )  # fmt: skip
+            )
     styled(fig, title, "k, samples per question (log scale)", "share of questions")
     fig.update_xaxes(type="log", tickvals=list(ks), ticktext=[str(k) for k in ks])
     fig.update_yaxes(tickformat=".0%", range=[0, 1.05])
@@ -157,10 +180,16 @@ def length_figure(records: Mapping[str, Sequence[SampleRecord]], title: str) -> 
         for verdict, color, keep in (("right", RIGHT, True), ("wrong", WRONG, False)):
             lengths = [r.n_tokens for r in rs if r.correct == keep]
             fig.add_histogram(
-                x=lengths, xbins=dict(size=1), marker_color=color, name=verdict,
-                legendgroup=verdict, showlegend=col == 1, row=1, col=col,
+                x=lengths,
+                xbins=dict(size=1),
+                marker_color=color,
+                name=verdict,
+                legendgroup=verdict,
+                showlegend=col == 1,
+                row=1,
+                col=col,
                 hovertemplate=f"{verdict}<br>%{{x}} tokens: %{{y}} responses<extra></extra>",
-            )  # fmt: skip
+            )
         fig.update_xaxes(title_text="response length (tokens)", row=1, col=col)
     styled(fig, title, "response length (tokens)", "responses")
     fig.update_layout(barmode="stack", legend=dict(orientation="h", y=-0.2))
@@ -176,11 +205,15 @@ def divergence_figure(divergences: Sequence[Divergence], n_lines: int, title: st
     total = max(sum(values), 1)
     fig = go.Figure(
         go.Bar(
-            x=labels, y=values, marker_color=WRONG, text=values, textposition="outside",
+            x=labels,
+            y=values,
+            marker_color=WRONG,
+            text=values,
+            textposition="outside",
             customdata=[v / total for v in values],
             hovertemplate="%{x}: %{y} responses (%{customdata:.0%})<extra></extra>",
         )
-    )  # fmt: skip
+    )
     styled(fig, title, "where the response first leaves the reference", "wrong responses")
     fig.update_yaxes(range=[0, max(*values, 1) * 1.2])
     return fig

@@ -58,9 +58,12 @@ def group_figure(
             f"advantages.shape={tuple(advantages.shape)}; need G >= 1 texts and two [G] tensors"
         )
     fig = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.12,
         subplot_titles=["rule-based reward r_i", "advantage Â_i = (r_i − mean) / std"],
-    )  # fmt: skip
+    )
     names = [f"o{i + 1}" for i in range(g)]
     reasons = [_reasons(text) for text in texts]
     for row, (values, what) in enumerate(((rewards, "reward"), (advantages, "advantage")), start=1):
@@ -69,15 +72,26 @@ def group_figure(
             if not keep:
                 continue
             fig.add_bar(
-                x=[names[i] for i in keep], y=[float(values[i]) for i in keep], marker_color=colour,
-                name=label, legendgroup=label, showlegend=row == 1,
-                customdata=[_hover(texts[i]) for i in keep], row=row, col=1,
+                x=[names[i] for i in keep],
+                y=[float(values[i]) for i in keep],
+                marker_color=colour,
+                name=label,
+                legendgroup=label,
+                showlegend=row == 1,
+                customdata=[_hover(texts[i]) for i in keep],
+                row=row,
+                col=1,
                 hovertemplate=f"%{{x}} ({label})<br>{what}: %{{y:.3f}}<br>%{{customdata}}<extra></extra>",
-            )  # fmt: skip
+            )
     fig.add_hline(
-        y=float(rewards.mean()), line_dash="dot", line_color="#000000", row=1, col=1,
-        annotation_text=f"group mean {float(rewards.mean()):.3f}", annotation_position="top left",
-    )  # fmt: skip
+        y=float(rewards.mean()),
+        line_dash="dot",
+        line_color="#000000",
+        row=1,
+        col=1,
+        annotation_text=f"group mean {float(rewards.mean()):.3f}",
+        annotation_position="top left",
+    )
     styled(fig, title, "", "")
     fig.update_xaxes(title_text="sampled response", row=2, col=1, categoryorder="array", categoryarray=names)
     fig.update_xaxes(categoryorder="array", categoryarray=names, row=1, col=1)
@@ -110,9 +124,15 @@ def clipped_objective(
     objective, kl, clipped = [], [], []
     for log_ratio in ratio.log():  # log ρ = log π_θ − log π_old
         loss, metrics = grpo_loss(
-            log_ratio.view(1, 1), zero, zero, adv, one,
-            clip_eps=clip_eps, clip_eps_high=clip_eps_high, beta=beta,
-        )  # fmt: skip
+            log_ratio.view(1, 1),
+            zero,
+            zero,
+            adv,
+            one,
+            clip_eps=clip_eps,
+            clip_eps_high=clip_eps_high,
+            beta=beta,
+        )
         objective.append(-float(loss))
         kl.append(metrics["kl"])
         clipped.append(metrics["clip_frac_low"] + metrics["clip_frac_high"] > 0)
@@ -130,10 +150,14 @@ def clipped_objective_figure(
         raise ValueError(f"clipped_objective_figure: max_ratio={max_ratio} must be > 1")
     ratio = torch.linspace(0.02, max_ratio, 125)  # [N]
     fig = make_subplots(
-        rows=1, cols=2, horizontal_spacing=0.1,
-        subplot_titles=[f"Â = +{advantage:g}: a better-than-average response",
-                        f"Â = −{advantage:g}: a worse-than-average response"],
-    )  # fmt: skip
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.1,
+        subplot_titles=[
+            f"Â = +{advantage:g}: a better-than-average response",
+            f"Â = −{advantage:g}: a worse-than-average response",
+        ],
+    )
     styled(fig, f"GRPO's per-token objective: ε = {clip_eps:g}, β = {beta:g}", "", "")
     x = ratio.tolist()
     for col, adv in enumerate((advantage, -advantage), start=1):
@@ -148,15 +172,28 @@ def clipped_objective_figure(
         )
         for name, y, line in curves:
             fig.add_scatter(
-                x=x, y=y, mode="lines", name=name, line=line, legendgroup=name, showlegend=col == 1,
-                hovertemplate=f"Â = {adv:+g}, ρ = %{{x:.3f}}<br>{name}: %{{y:.4f}}<extra></extra>", **cell,
-            )  # fmt: skip
+                x=x,
+                y=y,
+                mode="lines",
+                name=name,
+                line=line,
+                legendgroup=name,
+                showlegend=col == 1,
+                hovertemplate=f"Â = {adv:+g}, ρ = %{{x:.3f}}<br>{name}: %{{y:.4f}}<extra></extra>",
+                **cell,
+            )
         flat = ratio[clipped]  # shapes after the traces: plotly skips them on an empty subplot
         if len(flat):
             fig.add_vrect(
-                x0=float(flat.min()), x1=float(flat.max()), fillcolor="#bbbbbb", opacity=0.3, line_width=0,
-                annotation_text="clipped: surrogate flat", annotation_position="top", **cell,
-            )  # fmt: skip
+                x0=float(flat.min()),
+                x1=float(flat.max()),
+                fillcolor="#bbbbbb",
+                opacity=0.3,
+                line_width=0,
+                annotation_text="clipped: surrogate flat",
+                annotation_position="top",
+                **cell,
+            )
         for bound in (1 - clip_eps, 1 + clip_eps):
             fig.add_vline(x=bound, line_dash="dot", line_color="#777777", **cell)
         fig.update_xaxes(title_text="probability ratio ρ = π_θ / π_old (1 = unchanged)", **cell)
@@ -185,13 +222,16 @@ def update_figure(
         if not keep:
             continue
         fig.add_scatter(
-            x=[float(advantages[i]) for i in keep], y=[float(delta_logp[i]) for i in keep],
-            mode="markers", marker=dict(color=colour, size=11, line=dict(width=1, color="#000000")),
-            name=label, customdata=[[f"o{i + 1}", _hover(texts[i])] for i in keep],
+            x=[float(advantages[i]) for i in keep],
+            y=[float(delta_logp[i]) for i in keep],
+            mode="markers",
+            marker=dict(color=colour, size=11, line=dict(width=1, color="#000000")),
+            name=label,
+            customdata=[[f"o{i + 1}", _hover(texts[i])] for i in keep],
             hovertemplate=(
                 "%{customdata[0]}: Â = %{x:.3f}, Δ log π = %{y:.3f} nats<br>%{customdata[1]}<extra></extra>"
             ),
-        )  # fmt: skip
+        )
     fig.add_hline(y=0, line_color="#777777", line_width=1)
     fig.add_vline(x=0, line_color="#777777", line_width=1)
     return styled(
@@ -212,9 +252,15 @@ def token_weights(
         raise ValueError(f"token_weights: mask.shape={tuple(mask.shape)} must be [B, T]")
     logp = torch.zeros(mask.shape, requires_grad=True)  # [B, T] ρ = 1 everywhere
     loss, _ = grpo_loss(
-        logp, logp.detach(), None, torch.ones(mask.shape[0]), mask,
-        beta=0.0, loss_type=loss_type, max_completion_length=max_completion_length,
-    )  # fmt: skip
+        logp,
+        logp.detach(),
+        None,
+        torch.ones(mask.shape[0]),
+        mask,
+        beta=0.0,
+        loss_type=loss_type,
+        max_completion_length=max_completion_length,
+    )
     loss.backward()
     mask = mask.float()
     return -(logp.grad * mask).sum(dim=-1) / mask.sum(dim=-1).clamp(min=1)  # [B]
@@ -226,19 +272,28 @@ def token_weight_figure(mask: torch.Tensor, max_completion_length: int, title: s
     lengths = mask.sum(dim=-1).float()  # [B]
     order = lengths.argsort()
     fig = make_subplots(
-        rows=1, cols=2, horizontal_spacing=0.12,
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.12,
         subplot_titles=["weight of one token", "weight of a whole response"],
-    )  # fmt: skip
+    )
     for (loss_type, label), colour in zip(AGGREGATIONS, OKABE_ITO, strict=False):
         per_token = token_weights(mask, loss_type, max_completion_length)[order]  # [B]
         x = lengths[order].tolist()
         for col, y in enumerate((per_token, per_token * lengths[order]), start=1):
             fig.add_scatter(
-                x=x, y=y.tolist(), mode="lines+markers", name=label, legendgroup=label,
-                showlegend=col == 1, line=dict(color=colour, width=2), marker=dict(size=7),
+                x=x,
+                y=y.tolist(),
+                mode="lines+markers",
+                name=label,
+                legendgroup=label,
+                showlegend=col == 1,
+                line=dict(color=colour, width=2),
+                marker=dict(size=7),
                 hovertemplate=f"{label}<br>|o_i| = %{{x:.0f}} tokens: %{{y:.5f}}<extra></extra>",
-                row=1, col=col,
-            )  # fmt: skip
+                row=1,
+                col=col,
+            )
     styled(fig, title, "", "")
     for col in (1, 2):
         fig.update_xaxes(title_text="response length |o_i| (tokens)", row=1, col=col)

@@ -20,8 +20,13 @@ def layout_stats(block_expert: torch.Tensor, n_pairs: int, block_m: int) -> dict
     used = int((block_expert >= 0).sum())
     computed = used * block_m
     padding = computed - n_pairs
-    return {"blocks": block_expert.numel(), "used_blocks": used, "rows_computed": computed,
-            "padding_rows": padding, "padding_share": padding / computed}  # fmt: skip
+    return {
+        "blocks": block_expert.numel(),
+        "used_blocks": used,
+        "rows_computed": computed,
+        "padding_rows": padding,
+        "padding_share": padding / computed,
+    }
 
 
 def expert_layout_figure(
@@ -53,13 +58,23 @@ def expert_layout_figure(
                 add("unused block", block, row, UNUSED_GREY, "unused block: its programs return at once")
             elif pair == n_pairs:
                 colour = OKABE_ITO[expert % len(OKABE_ITO)]
-                add("padding", block, row, colour, f"padding in expert {expert}'s block: "
-                    "multiplied, never written out")  # fmt: skip
+                add(
+                    "padding",
+                    block,
+                    row,
+                    colour,
+                    f"padding in expert {expert}'s block: multiplied, never written out",
+                )
             else:
                 token, slot = divmod(pair, topk)
                 word = f" {tokens[token]!r}" if tokens is not None else ""
-                add(f"expert {expert}", block, row, OKABE_ITO[expert % len(OKABE_ITO)],
-                    f"expert {expert}: token {token}{word}, slot {slot} of {topk}")  # fmt: skip
+                add(
+                    f"expert {expert}",
+                    block,
+                    row,
+                    OKABE_ITO[expert % len(OKABE_ITO)],
+                    f"expert {expert}: token {token}{word}, slot {slot} of {topk}",
+                )
     size = max(3.0, min(14.0, 300 / block_m, 700 / len(experts)))
     fig = go.Figure()
     names = sorted((n for n in points if n.startswith("expert")), key=lambda n: int(n.split()[1]))
@@ -68,11 +83,17 @@ def expert_layout_figure(
             continue
         p = points[name]
         symbol = "square" if name.startswith("expert") else "square-open"
-        fig.add_trace(go.Scatter(
-            x=p["x"], y=p["y"], mode="markers", name=name, text=p["text"],
-            marker=dict(symbol=symbol, size=size, color=p["colour"], line=dict(width=1.5)),
-            hovertemplate="%{text}<extra></extra>",
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=p["x"],
+                y=p["y"],
+                mode="markers",
+                name=name,
+                text=p["text"],
+                marker=dict(symbol=symbol, size=size, color=p["colour"], line=dict(width=1.5)),
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
     fig.update_yaxes(autorange="reversed")
     stats = layout_stats(block_expert, n_pairs, block_m)
     return styled(
@@ -94,11 +115,15 @@ def split_kv_figure(probs: torch.Tensor, split_len: int, weights: torch.Tensor) 
     fig = go.Figure()
     for j, w in enumerate(weights.tolist()):
         start, end = j * split_len, min((j + 1) * split_len, len(p))
-        fig.add_trace(go.Bar(
-            x=list(range(start, end)), y=p[start:end], name=f"range {j}: weight {w:.3f}",
-            marker_color=OKABE_ITO[j % len(OKABE_ITO)],
-            hovertemplate=f"range {j}<br>position %{{x}}<br>p = %{{y:.4f}}<extra></extra>",
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Bar(
+                x=list(range(start, end)),
+                y=p[start:end],
+                name=f"range {j}: weight {w:.3f}",
+                marker_color=OKABE_ITO[j % len(OKABE_ITO)],
+                hovertemplate=f"range {j}<br>position %{{x}}<br>p = %{{y:.4f}}<extra></extra>",
+            )
+        )
     fig.update_layout(bargap=0)
     return styled(
         fig,
@@ -113,14 +138,21 @@ def block_scale_heatmap(scale: torch.Tensor, title: str, row_name: str) -> go.Fi
     """FP8 scales, one per block ([rows, blocks] of 128 channels), on a log colour scale."""
     s = scale.float()
     hover = [
-        [f"{row_name} {r}, channels {128 * b}-{128 * b + 127}<br>scale s = {s[r, b]:.3g}"
-         for b in range(s.shape[1])]
+        [
+            f"{row_name} {r}, channels {128 * b}-{128 * b + 127}<br>scale s = {s[r, b]:.3g}"
+            for b in range(s.shape[1])
+        ]
         for r in range(s.shape[0])
-    ]  # fmt: skip
-    fig = go.Figure(go.Heatmap(
-        z=s.log10().tolist(), colorscale=HEATMAP_SCALE, text=hover,
-        colorbar=dict(title="log10 s"), hovertemplate="%{text}<extra></extra>",
-    ))  # fmt: skip
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=s.log10().tolist(),
+            colorscale=HEATMAP_SCALE,
+            text=hover,
+            colorbar=dict(title="log10 s"),
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed")
     return styled(fig, title, "block of 128 channels", row_name)
 
@@ -138,15 +170,28 @@ def error_curves(
     at `marker_x`, labelled `marker_label`."""
     fig = go.Figure()
     for name, y in curves.items():
-        fig.add_trace(go.Scatter(
-            x=list(x), y=list(y), mode="lines+markers", name=name,
-            hovertemplate=f"{name}<br>x = %{{x:.3g}}<br>y = %{{y:.3g}}<extra></extra>",
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=list(x),
+                y=list(y),
+                mode="lines+markers",
+                name=name,
+                hovertemplate=f"{name}<br>x = %{{x:.3g}}<br>y = %{{y:.3g}}<extra></extra>",
+            )
+        )
     if marker_x is not None:
         fig.add_vline(x=marker_x, line_dash="dot", line_color=OKABE_ITO[7])
         # annotations on a log axis take log10 of the position (shapes take the value itself)
-        fig.add_annotation(x=math.log10(marker_x), y=1, xref="x", yref="y domain", xanchor="right",
-                           yanchor="top", text=marker_label, showarrow=False)  # fmt: skip
+        fig.add_annotation(
+            x=math.log10(marker_x),
+            y=1,
+            xref="x",
+            yref="y domain",
+            xanchor="right",
+            yanchor="top",
+            text=marker_label,
+            showarrow=False,
+        )
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log")
     return styled(fig, title, x_title, y_title)

@@ -27,9 +27,16 @@ LOSSES = (("ce", "main model: token t+1"), ("mtp_loss", "MTP module: token t+2")
 BALANCE = "load_max_over_mean"
 ACCURACY = "eval_accuracy"
 SHORT = {
-    "<pad>": "·", "<bos>": "‹b›", "<eos>": "‹e›", "<think>": "‹t›", "</think>": "‹/t›",
-    "<answer>": "‹a›", "</answer>": "‹/a›", "\n": "⏎", " ": "␣",
-}  # fmt: skip
+    "<pad>": "·",
+    "<bos>": "‹b›",
+    "<eos>": "‹e›",
+    "<think>": "‹t›",
+    "</think>": "‹/t›",
+    "<answer>": "‹a›",
+    "</answer>": "‹/a›",
+    "\n": "⏎",
+    " ": "␣",
+}
 HIT, MISS = OKABE_ITO[5], OKABE_ITO[1]  # sky blue, orange
 GREY = "#EEEEEE"
 TRUTH = 0.5  # the heatmap value of the true-token row: grey, between MISS (0) and HIT (1)
@@ -64,22 +71,35 @@ def pretraining_curves(
     evals = [r for r in records if ACCURACY in r]
     panels = ["cross-entropy (log axis)", "expert load: busiest ÷ mean"]
     panels += ["held-out accuracy (greedy)"] if evals else []
-    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, subplot_titles=panels,
-                        vertical_spacing=0.08)  # fmt: skip
+    fig = make_subplots(
+        rows=len(panels), cols=1, shared_xaxes=True, subplot_titles=panels, vertical_spacing=0.08
+    )
     styled(fig, title, "", "")
     for (key, name), color in zip(LOSSES, OKABE_ITO, strict=False):
         rows = [r for r in records if key in r]
         x, y = [r["step"] for r in rows], [float(r[key]) for r in rows]
         fig.add_scatter(
-            x=x, y=y, mode="lines", line=dict(color=color, width=1), opacity=0.35, row=1, col=1,
-            name=f"{name}, per step", showlegend=False,
+            x=x,
+            y=y,
+            mode="lines",
+            line=dict(color=color, width=1),
+            opacity=0.35,
+            row=1,
+            col=1,
+            name=f"{name}, per step",
+            showlegend=False,
             hovertemplate=f"step %{{x}}<br>{name}: %{{y:.4f}} nats<extra></extra>",
-        )  # fmt: skip
+        )
         fig.add_scatter(
-            x=x, y=moving_average(y, window), mode="lines", line=dict(color=color, width=3),
-            name=name, row=1, col=1,
+            x=x,
+            y=moving_average(y, window),
+            mode="lines",
+            line=dict(color=color, width=3),
+            name=name,
+            row=1,
+            col=1,
             hovertemplate=f"step %{{x}}<br>{name}, {window}-step mean: %{{y:.4f}} nats<extra></extra>",
-        )  # fmt: skip
+        )
     rows = [r for r in records if BALANCE in r]
     n_layers = max((len(r[BALANCE]) for r in rows), default=0)
     names = list(layer_names) if layer_names is not None else [f"MoE layer {i}" for i in range(n_layers)]
@@ -89,19 +109,29 @@ def pretraining_curves(
         layer_rows = [r for r in rows if len(r[BALANCE]) > i]
         y = moving_average([float(r[BALANCE][i]) for r in layer_rows], window)
         fig.add_scatter(
-            x=[r["step"] for r in layer_rows], y=y, mode="lines", row=2, col=1, name=names[i],
+            x=[r["step"] for r in layer_rows],
+            y=y,
+            mode="lines",
+            row=2,
+            col=1,
+            name=names[i],
             line=dict(color=OKABE_ITO[(i + 2) % len(OKABE_ITO)], width=2),
             hovertemplate=f"step %{{x}}<br>{names[i]}: busiest ÷ mean = %{{y:.2f}}"
-                          f" ({window}-step mean)<extra></extra>",
-        )  # fmt: skip
+            f" ({window}-step mean)<extra></extra>",
+        )
     fig.add_hline(y=1, line=dict(dash="dot", color="#888888"), row=2, col=1)
     if evals:
         fig.add_scatter(
-            x=[r["step"] for r in evals], y=[float(r[ACCURACY]) for r in evals], row=3, col=1,
-            mode="lines+markers", marker=dict(symbol="diamond", size=8, color=OKABE_ITO[7]),
-            line=dict(color=OKABE_ITO[7], dash="dot"), name="held-out accuracy, greedy",
+            x=[r["step"] for r in evals],
+            y=[float(r[ACCURACY]) for r in evals],
+            row=3,
+            col=1,
+            mode="lines+markers",
+            marker=dict(symbol="diamond", size=8, color=OKABE_ITO[7]),
+            line=dict(color=OKABE_ITO[7], dash="dot"),
+            name="held-out accuracy, greedy",
             hovertemplate="step %{x}<br>held-out accuracy: %{y:.1%}<extra></extra>",
-        )  # fmt: skip
+        )
         fig.update_yaxes(title_text="share correct", tickformat=".0%", range=[-0.03, 1.05], row=3, col=1)
     losses = [float(r[key]) for r in records for key, _ in LOSSES if key in r and float(r[key]) > 0]
     decades = math.log10(max(losses) / min(losses)) if losses else 0.0
@@ -114,12 +144,18 @@ def pretraining_curves(
         fig.add_vline(x=start - 0.5, line=dict(dash="dash", color="#555555"), row="all", col=1)
     for name, start in starts if len(starts) > 1 else []:
         fig.add_annotation(
-            x=start, y=1, xref="x", yref="y domain", text=name, showarrow=False,
-            xanchor="left", yanchor="top", font=dict(size=12, color="#333333"),
-        )  # fmt: skip
+            x=start,
+            y=1,
+            xref="x",
+            yref="y domain",
+            text=name,
+            showarrow=False,
+            xanchor="left",
+            yanchor="top",
+            font=dict(size=12, color="#333333"),
+        )
     fig.update_layout(height=int(FIGURE_HEIGHT * (0.55 + 0.45 * len(panels))), legend=dict(y=0.5))
     return fig
-
 
 
 def token_label(token_id: int) -> str:
@@ -150,20 +186,35 @@ def draft_figure(check: DraftCheck, row: int, title: str) -> go.Figure:
     for who, row_guesses in guesses.items():
         z.append([math.nan if g is None else float(g == t) for g, t in zip(row_guesses, truth, strict=True)])
         text.append(["" if g is None else token_label(g) for g in row_guesses])
-        hover.append([
-            f"token {i + 2}: {_quoted(t)}<br>{who}: "
-            + ("no guess (end of sequence)" if g is None
-               else f"{_quoted(g)}, {'right' if g == t else 'wrong'}")
-            for i, g, t in zip(positions, row_guesses, truth, strict=True)
-        ])  # fmt: skip
+        hover.append(
+            [
+                f"token {i + 2}: {_quoted(t)}<br>{who}: "
+                + (
+                    "no guess (end of sequence)"
+                    if g is None
+                    else f"{_quoted(g)}, {'right' if g == t else 'wrong'}"
+                )
+                for i, g, t in zip(positions, row_guesses, truth, strict=True)
+            ]
+        )
     fig = go.Figure(
         go.Heatmap(
-            z=z, x=[i + 2 for i in positions], y=["true token", *guesses], text=text, customdata=hover,
-            texttemplate="%{text}", textfont=dict(size=11), hovertemplate="%{customdata}<extra></extra>",
+            z=z,
+            x=[i + 2 for i in positions],
+            y=["true token", *guesses],
+            text=text,
+            customdata=hover,
+            texttemplate="%{text}",
+            textfont=dict(size=11),
+            hovertemplate="%{customdata}<extra></extra>",
             colorscale=[[0, MISS], [1 / 3, MISS], [1 / 3, GREY], [2 / 3, GREY], [2 / 3, HIT], [1, HIT]],
-            zmin=0, zmax=1, showscale=False, xgap=1, ygap=3,
+            zmin=0,
+            zmax=1,
+            showscale=False,
+            xgap=1,
+            ygap=3,
         )
-    )  # fmt: skip
+    )
     styled(fig, title, "position in the sequence (token)", "")
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(height=280)
@@ -184,16 +235,27 @@ def acceptance_figure(rates: Mapping[str, float], title: str) -> go.Figure:
     low, high = V3_ACCEPTANCE
     fig = go.Figure(
         go.Bar(
-            x=[rates[n] for n in names], y=names, orientation="h", marker_color=OKABE_ITO[0],
-            text=[f"{rates[n]:.1%}" for n in names], textposition="outside",
+            x=[rates[n] for n in names],
+            y=names,
+            orientation="h",
+            marker_color=OKABE_ITO[0],
+            text=[f"{rates[n]:.1%}" for n in names],
+            textposition="outside",
             hovertemplate="%{y}<br>drafts right: %{x:.1%}<extra></extra>",
         )
-    )  # fmt: skip
+    )
     fig.add_vrect(x0=low, x1=high, fillcolor=OKABE_ITO[1], opacity=0.3, line_width=0)
     fig.add_annotation(
-        x=high, y=1, xref="x", yref="paper", yanchor="bottom", xanchor="right", showarrow=False,
-        text=f"DeepSeek-V3 §5.4.3: {low * 100:.0f}-{high:.0%} of drafts accepted", font=dict(size=12),
-    )  # fmt: skip
+        x=high,
+        y=1,
+        xref="x",
+        yref="paper",
+        yanchor="bottom",
+        xanchor="right",
+        showarrow=False,
+        text=f"DeepSeek-V3 §5.4.3: {low * 100:.0f}-{high:.0%} of drafts accepted",
+        font=dict(size=12),
+    )
     styled(fig, title, "share of MTP drafts that are right", "")
     fig.update_xaxes(range=[0, 1.12], tickformat=".0%")
     fig.update_yaxes(autorange="reversed")

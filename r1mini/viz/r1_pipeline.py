@@ -149,14 +149,27 @@ def rejection_figure(
         for edge in (0, 1)
     ]
     fig = make_subplots(
-        rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.16,
+        rows=1,
+        cols=2,
+        column_widths=[0.55, 0.45],
+        horizontal_spacing=0.16,
         subplot_titles=["each sampled response (rows: prompts)", "what k samples per prompt give"],
-    )  # fmt: skip
+    )
     fig.add_heatmap(
-        z=z, x=list(range(1, width + 1)), y=list(range(len(prompts))), zmin=-0.5, zmax=n - 0.5,
-        colorscale=scale, showscale=False, xgap=2, ygap=2, text=hover,
-        hovertemplate="%{text}<extra></extra>", row=1, col=1,
-    )  # fmt: skip
+        z=z,
+        x=list(range(1, width + 1)),
+        y=list(range(len(prompts))),
+        zmin=-0.5,
+        zmax=n - 0.5,
+        colorscale=scale,
+        showscale=False,
+        xgap=2,
+        ygap=2,
+        text=hover,
+        hovertemplate="%{text}<extra></extra>",
+        row=1,
+        col=1,
+    )
     for name in order:  # the legend of the grid's colours
         swatch = dict(symbol="square", size=12, color=VERDICT_COLORS[name], line=dict(color="#999", width=1))
         fig.add_scatter(
@@ -170,10 +183,15 @@ def rejection_figure(
     )
     for key, label, color, dash in lines:
         fig.add_scatter(
-            x=ks, y=[c[key] for c in curves], mode="lines+markers", name=label, row=1, col=2,
+            x=ks,
+            y=[c[key] for c in curves],
+            mode="lines+markers",
+            name=label,
+            row=1,
+            col=2,
             line=dict(color=color, dash=dash, width=3),
             hovertemplate=f"k = %{{x}}<br>{label}: %{{y:.1%}}<extra></extra>",
-        )  # fmt: skip
+        )
     fig.add_vline(x=k, line=dict(color="#333", dash="dot"), row=1, col=2)
     now = rejection_summary(verdicts, k)
     heading = (
@@ -188,9 +206,10 @@ def rejection_figure(
     fig.update_xaxes(title_text="k, responses sampled per prompt", dtick=1, row=1, col=2)
     fig.update_yaxes(title_text="share", range=[0, 1.05], tickformat=".0%", row=1, col=2)
     fig.update_layout(
-        height=int(FIGURE_HEIGHT * 1.25), margin=dict(t=100),
+        height=int(FIGURE_HEIGHT * 1.25),
+        margin=dict(t=100),
         legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.16),
-    )  # fmt: skip
+    )
     return fig
 
 
@@ -224,8 +243,12 @@ def pipeline_figure(
     if not history or not all(history.values()):
         raise ValueError("history is empty: give stage name -> the (non-empty) records of its steps")
     fig = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, row_heights=[0.62, 0.38], vertical_spacing=0.06,
-    )  # fmt: skip
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.62, 0.38],
+        vertical_spacing=0.06,
+    )
     styled(fig, title, "", "")
     shown: set[str] = set()
 
@@ -235,10 +258,15 @@ def pipeline_figure(
 
     if start is not None:
         add(
-            "held-out accuracy, greedy", x=[0], y=[float(start["eval_accuracy"])], mode="markers",
-            marker=dict(symbol="diamond", size=9, color="#000000"), row=1, col=1,
+            "held-out accuracy, greedy",
+            x=[0],
+            y=[float(start["eval_accuracy"])],
+            mode="markers",
+            marker=dict(symbol="diamond", size=9, color="#000000"),
+            row=1,
+            col=1,
             hovertemplate="before stage 1<br>held-out accuracy: %{y:.1%}<extra></extra>",
-        )  # fmt: skip
+        )
     offset = 0
     for stage, records in history.items():
         label = STAGE_LABELS.get(stage, stage)
@@ -247,57 +275,95 @@ def pipeline_figure(
         x = [offset + record["step"] for record in records]
         end = max(x)
         fig.add_vrect(
-            x0=offset, x1=end, fillcolor=STAGE_FILLS[kind], opacity=0.6, layer="below", line_width=0,
-            row="all", col=1,
-        )  # fmt: skip
+            x0=offset,
+            x1=end,
+            fillcolor=STAGE_FILLS[kind],
+            opacity=0.6,
+            layer="below",
+            line_width=0,
+            row="all",
+            col=1,
+        )
         fig.add_annotation(
-            x=(offset + end) / 2, y=1.0, xref="x", yref="y domain", yanchor="bottom", showarrow=False,
-            text=f"<b>{label}</b><br>{kind}, {len(records)} steps", font=dict(size=11),
-        )  # fmt: skip
+            x=(offset + end) / 2,
+            y=1.0,
+            xref="x",
+            yref="y domain",
+            yanchor="bottom",
+            showarrow=False,
+            text=f"<b>{label}</b><br>{kind}, {len(records)} steps",
+            font=dict(size=11),
+        )
         evals = [(offset + r["step"], float(r["eval_accuracy"])) for r in records if "eval_accuracy" in r]
         if evals:
             add(
-                "held-out accuracy, greedy", x=[e[0] for e in evals], y=[e[1] for e in evals],
-                mode="lines+markers", line=dict(color="#000000", width=1),
-                marker=dict(symbol="diamond", size=8, color="#000000"), row=1, col=1,
+                "held-out accuracy, greedy",
+                x=[e[0] for e in evals],
+                y=[e[1] for e in evals],
+                mode="lines+markers",
+                line=dict(color="#000000", width=1),
+                marker=dict(symbol="diamond", size=8, color="#000000"),
+                row=1,
+                col=1,
                 customdata=[s - offset for s, _ in evals],
                 hovertemplate=f"{plain}, step %{{customdata}}<br>held-out accuracy: %{{y:.1%}}"
                 "<extra></extra>",
-            )  # fmt: skip
+            )
         if kind == "RL":
             steps = [r for r in records if "accuracy" in r]
             values = [float(r["accuracy"]) for r in steps]
             xs = [offset + r["step"] for r in steps]
             add(
-                "training accuracy (sampled, T = 1), per step", x=xs, y=values, mode="lines",
-                line=dict(color=OKABE_ITO[0], width=1), opacity=0.35, row=1, col=1,
+                "training accuracy (sampled, T = 1), per step",
+                x=xs,
+                y=values,
+                mode="lines",
+                line=dict(color=OKABE_ITO[0], width=1),
+                opacity=0.35,
+                row=1,
+                col=1,
                 hovertemplate=f"{plain}<br>pipeline step %{{x}}: %{{y:.1%}}<extra></extra>",
-            )  # fmt: skip
+            )
             add(
-                f"training accuracy, {window}-step mean", x=xs, y=moving_average(values, window),
-                mode="lines", line=dict(color=OKABE_ITO[0], width=3), row=1, col=1,
+                f"training accuracy, {window}-step mean",
+                x=xs,
+                y=moving_average(values, window),
+                mode="lines",
+                line=dict(color=OKABE_ITO[0], width=3),
+                row=1,
+                col=1,
                 hovertemplate=f"{plain}<br>pipeline step %{{x}}, {window}-step mean: %{{y:.1%}}"
                 "<extra></extra>",
-            )  # fmt: skip
-        key, name, color = ("kl", "RL: KL to the reference model", OKABE_ITO[4]) if kind == "RL" else (
-            "ce", "SFT: cross-entropy on the examples", OKABE_ITO[3])  # fmt: skip
+            )
+        key, name, color = (
+            ("kl", "RL: KL to the reference model", OKABE_ITO[4])
+            if kind == "RL"
+            else ("ce", "SFT: cross-entropy on the examples", OKABE_ITO[3])
+        )
         points = [(offset + r["step"], float(r[key])) for r in records if float(r.get(key, 0.0)) > 0]
         if points:
             add(
-                name, x=[p[0] for p in points], y=[p[1] for p in points], mode="lines",
-                line=dict(color=color, width=2), row=2, col=1,
+                name,
+                x=[p[0] for p in points],
+                y=[p[1] for p in points],
+                mode="lines",
+                line=dict(color=color, width=2),
+                row=2,
+                col=1,
                 hovertemplate=f"{plain}<br>pipeline step %{{x}}<br>{key}: %{{y:.2e}} nats/token"
                 "<extra></extra>",
-            )  # fmt: skip
+            )
         offset = end
     fig.update_yaxes(title_text="share correct", range=[0, 1.05], tickformat=".0%", row=1, col=1)
     fig.update_yaxes(title_text="nats per token (log)", type="log", exponentformat="power", row=2, col=1)
-    fig.update_xaxes(title_text="pipeline step (each stage's SFT or GRPO steps, one stage after another)",
-                     row=2, col=1)  # fmt: skip
+    fig.update_xaxes(
+        title_text="pipeline step (each stage's SFT or GRPO steps, one stage after another)", row=2, col=1
+    )
     fig.update_layout(
-        height=int(FIGURE_HEIGHT * 1.5), margin=dict(t=140),
+        height=int(FIGURE_HEIGHT * 1.5),
+        margin=dict(t=140),
         legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.14),
-    )  # fmt: skip
+    )
     return fig
 
 
@@ -321,22 +387,38 @@ def checkpoints_figure(metrics: Mapping[str, Mapping[str, Any]], title: str) -> 
                 raise ValueError(f"metrics[{name!r}] has no [{section!r}][{key!r}]")
     names = list(metrics)
     fig = make_subplots(
-        rows=1, cols=2, column_widths=[0.66, 0.34], horizontal_spacing=0.12,
+        rows=1,
+        cols=2,
+        column_widths=[0.66, 0.34],
+        horizontal_spacing=0.12,
         subplot_titles=["accuracy and reasoning", "mean response length, greedy"],
-    )  # fmt: skip
+    )
     for (section, key, label), color in zip(CHECKPOINT_METRICS, OKABE_ITO, strict=False):
         values = [float(metrics[n][section][key]) for n in names]
         fig.add_bar(
-            x=names, y=values, name=label, marker_color=color, text=[f"{v:.0%}" for v in values],
-            textposition="outside", hovertemplate=f"%{{x}}<br>{label}: %{{y:.1%}}<extra></extra>",
-            row=1, col=1,
-        )  # fmt: skip
+            x=names,
+            y=values,
+            name=label,
+            marker_color=color,
+            text=[f"{v:.0%}" for v in values],
+            textposition="outside",
+            hovertemplate=f"%{{x}}<br>{label}: %{{y:.1%}}<extra></extra>",
+            row=1,
+            col=1,
+        )
     lengths = [float(metrics[n]["greedy"]["mean_length"]) for n in names]
     fig.add_bar(
-        x=names, y=lengths, name="mean length, greedy", marker_color=OKABE_ITO[5], showlegend=False,
-        text=[f"{v:.0f}" for v in lengths], textposition="outside", row=1, col=2,
+        x=names,
+        y=lengths,
+        name="mean length, greedy",
+        marker_color=OKABE_ITO[5],
+        showlegend=False,
+        text=[f"{v:.0f}" for v in lengths],
+        textposition="outside",
+        row=1,
+        col=2,
         hovertemplate="%{x}<br>mean length: %{y:.1f} tokens<extra></extra>",
-    )  # fmt: skip
+    )
     styled(fig, title, "checkpoint", "share of responses")
     fig.update_yaxes(range=[0, 1.15], tickformat=".0%", row=1, col=1)
     fig.update_yaxes(title_text="tokens per response", range=[0, max(lengths) * 1.2], row=1, col=2)

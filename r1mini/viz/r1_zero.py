@@ -110,31 +110,42 @@ def length_figure(history: Sequence[Record], fit: LengthFit, title: str, window:
     lengths = [float(r[LENGTH]) for r in steps]
     fig = go.Figure()
     fig.add_scatter(
-        x=x, y=lengths, mode="lines", line=dict(color=OKABE_ITO[0], width=1), opacity=0.35,
+        x=x,
+        y=lengths,
+        mode="lines",
+        line=dict(color=OKABE_ITO[0], width=1),
+        opacity=0.35,
         name="mean length of the step's responses",
         hovertemplate="step %{x}<br>mean length: %{y:.1f} tokens<extra></extra>",
-    )  # fmt: skip
+    )
     fig.add_scatter(
-        x=x, y=moving_average(lengths, window), mode="lines", line=dict(color=OKABE_ITO[0], width=3),
+        x=x,
+        y=moving_average(lengths, window),
+        mode="lines",
+        line=dict(color=OKABE_ITO[0], width=3),
         name=f"{window}-step mean",
         hovertemplate=f"step %{{x}}<br>{window}-step mean: %{{y:.1f}} tokens<extra></extra>",
-    )  # fmt: skip
+    )
     predicted = [fit.predict(float(r[SHARE])) for r in steps]
     fig.add_scatter(
-        x=x, y=moving_average(predicted, window), mode="lines",
+        x=x,
+        y=moving_average(predicted, window),
+        mode="lines",
         line=dict(color=OKABE_ITO[1], width=2, dash="dash"),
         name=f"from the share that reasons: {fit.direct:.1f} + share × {fit.reasoning - fit.direct:.1f}",
         hovertemplate=f"step %{{x}}<br>predicted from share ({window}-step mean): %{{y:.1f}} tokens"
         "<extra></extra>",
-    )  # fmt: skip
+    )
     evals = [r for r in history if "eval_length" in r]
     if evals:
         fig.add_scatter(
-            x=[r["step"] for r in evals], y=[float(r["eval_length"]) for r in evals], mode="markers",
+            x=[r["step"] for r in evals],
+            y=[float(r["eval_length"]) for r in evals],
+            mode="markers",
             marker=dict(symbol="diamond", size=6, color="#000000", opacity=0.6),
             name="held-out questions, greedy",
             hovertemplate="step %{x}<br>held-out mean length: %{y:.1f} tokens<extra></extra>",
-        )  # fmt: skip
+        )
     styled(fig, title, "GRPO step", "tokens per response")
     fig.update_layout(legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.2))
     return fig
@@ -161,17 +172,29 @@ def live_figure(
     for col, key in enumerate(keys, start=1):
         name, unit = names[key]
         fig.add_scatter(
-            x=[r["step"] for r in before], y=[float(r[key]) for r in before], mode="lines",
-            line=dict(color="#999999", width=5), name="shipped run", legendgroup="shipped",
-            showlegend=col == 1, row=1, col=col,
+            x=[r["step"] for r in before],
+            y=[float(r[key]) for r in before],
+            mode="lines",
+            line=dict(color="#999999", width=5),
+            name="shipped run",
+            legendgroup="shipped",
+            showlegend=col == 1,
+            row=1,
+            col=col,
             hovertemplate=f"shipped run, step %{{x}}<br>{name}: %{{y:.3f}}<extra></extra>",
-        )  # fmt: skip
+        )
         fig.add_scatter(
-            x=[r["step"] for r in done], y=[float(r[key]) for r in done], mode="lines+markers",
-            line=dict(color=OKABE_ITO[col - 1], width=2), name="this notebook's run",
-            legendgroup="live", showlegend=col == 1, row=1, col=col,
+            x=[r["step"] for r in done],
+            y=[float(r[key]) for r in done],
+            mode="lines+markers",
+            line=dict(color=OKABE_ITO[col - 1], width=2),
+            name="this notebook's run",
+            legendgroup="live",
+            showlegend=col == 1,
+            row=1,
+            col=col,
             hovertemplate=f"this run, step %{{x}}<br>{name}: %{{y:.3f}}<extra></extra>",
-        )  # fmt: skip
+        )
         fig.update_xaxes(title_text="GRPO step", row=1, col=col)
         fig.update_yaxes(title_text=unit, row=1, col=col)
     fig.update_layout(legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.2))
@@ -185,14 +208,21 @@ def reward_model_figure(kinds: Mapping[str, Mapping[str, float]], title: str) ->
         raise ValueError("kinds is empty: give at least one kind of response")
     names = list(kinds)
     fig = go.Figure()
-    for key, label, color in (("rule", "rule: accuracy reward", OKABE_ITO[2]),
-                              ("learned", "learned reward model", OKABE_ITO[3])):  # fmt: skip
+    for key, label, color in (
+        ("rule", "rule: accuracy reward", OKABE_ITO[2]),
+        ("learned", "learned reward model", OKABE_ITO[3]),
+    ):
         values = [float(kinds[name][key]) for name in names]
         fig.add_bar(
-            x=names, y=values, name=label, marker_color=color, text=[f"{v:.2f}" for v in values],
-            textposition="outside", customdata=[int(kinds[name]["n"]) for name in names],
+            x=names,
+            y=values,
+            name=label,
+            marker_color=color,
+            text=[f"{v:.2f}" for v in values],
+            textposition="outside",
+            customdata=[int(kinds[name]["n"]) for name in names],
             hovertemplate=f"%{{x}}<br>{label}: %{{y:.3f}} (mean of %{{customdata}} responses)<extra></extra>",
-        )  # fmt: skip
+        )
     styled(fig, title, "kind of response", "reward (0 = wrong, 1 = right)")
     fig.update_yaxes(range=[0, 1.15])
     fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.25))

@@ -58,9 +58,7 @@ def _pieces_html(pieces: Sequence[tuple[str, Part]]) -> str:
             spans[-1] = (part, spans[-1][1] + piece)
         else:
             spans.append((part, piece))
-    return "".join(
-        f'<span style="{PART_STYLES[part]}">{html.escape(text)}</span>' for part, text in spans
-    )
+    return "".join(f'<span style="{PART_STYLES[part]}">{html.escape(text)}</span>' for part, text in spans)
 
 
 def response_html(response: str) -> str:
@@ -79,9 +77,7 @@ class StreamView:
     ``delay`` seconds pass after each generated token, so that a reader can watch it think.
     """
 
-    def __init__(
-        self, labels: Sequence[str], template: str = "r1-chat", delay: float = 0.0
-    ) -> None:
+    def __init__(self, labels: Sequence[str], template: str = "r1-chat", delay: float = 0.0) -> None:
         if not labels:
             raise ValueError("StreamView needs at least one column label")
         if delay < 0:
@@ -183,38 +179,57 @@ def grpo_curves(history: Sequence[Mapping], title: str, window: int = 10) -> go.
     if not steps:
         raise ValueError(f"history has no training step: no record has all the keys {keys}")
     fig = make_subplots(
-        rows=2, cols=2, subplot_titles=[name for _, name, _, _ in CURVES],
-        horizontal_spacing=0.1, vertical_spacing=0.16,
-    )  # fmt: skip
+        rows=2,
+        cols=2,
+        subplot_titles=[name for _, name, _, _ in CURVES],
+        horizontal_spacing=0.1,
+        vertical_spacing=0.16,
+    )
     styled(fig, title, "GRPO step", "")
     x = [m["step"] for m in steps]
     for i, ((key, name, unit, eval_key), color) in enumerate(zip(CURVES, OKABE_ITO, strict=False)):
         cell = dict(row=i // 2 + 1, col=i % 2 + 1)
         values = [float(m[key]) for m in steps]
         fig.add_scatter(
-            x=x, y=values, mode="lines", line=dict(color=color, width=1), opacity=0.35,
-            name=f"{name}, per step", showlegend=False, **cell,
+            x=x,
+            y=values,
+            mode="lines",
+            line=dict(color=color, width=1),
+            opacity=0.35,
+            name=f"{name}, per step",
+            showlegend=False,
+            **cell,
             hovertemplate=f"step %{{x}}<br>{name}: %{{y:.3f}}<extra></extra>",
-        )  # fmt: skip
+        )
         fig.add_scatter(
-            x=x, y=moving_average(values, window), mode="lines",
-            line=dict(color=color, width=3), name=f"{name}, {window}-step mean",
-            showlegend=False, **cell,
+            x=x,
+            y=moving_average(values, window),
+            mode="lines",
+            line=dict(color=color, width=3),
+            name=f"{name}, {window}-step mean",
+            showlegend=False,
+            **cell,
             hovertemplate=f"step %{{x}}<br>{name}, {window}-step mean: %{{y:.3f}}<extra></extra>",
-        )  # fmt: skip
+        )
         evals = [m for m in history if eval_key in m] if eval_key else []
         if evals:
             fig.add_scatter(
-                x=[m["step"] for m in evals], y=[float(m[eval_key]) for m in evals],
-                mode="markers", marker=dict(symbol="diamond", size=5, color="#000000", opacity=0.6),
-                name="held-out questions, greedy", legendgroup="eval", showlegend=i == 1,
-                hovertemplate=f"step %{{x}}<br>held-out {name}: %{{y:.3f}}<extra></extra>", **cell,
-            )  # fmt: skip
+                x=[m["step"] for m in evals],
+                y=[float(m[eval_key]) for m in evals],
+                mode="markers",
+                marker=dict(symbol="diamond", size=5, color="#000000", opacity=0.6),
+                name="held-out questions, greedy",
+                legendgroup="eval",
+                showlegend=i == 1,
+                hovertemplate=f"step %{{x}}<br>held-out {name}: %{{y:.3f}}<extra></extra>",
+                **cell,
+            )
         fig.update_yaxes(title_text=unit, **cell)
     fig.update_layout(
-        height=int(FIGURE_HEIGHT * 1.4), margin=dict(t=90),
+        height=int(FIGURE_HEIGHT * 1.4),
+        margin=dict(t=90),
         legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.12),
-    )  # fmt: skip
+    )
     return fig
 
 
@@ -227,22 +242,37 @@ def comparison_figure(summaries: Mapping[str, Mapping[str, float]], title: str) 
     if not summaries:
         raise ValueError("summaries is empty: give at least one model's summarize() output")
     fig = make_subplots(
-        rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.14,
+        rows=1,
+        cols=2,
+        column_widths=[0.62, 0.38],
+        horizontal_spacing=0.14,
         subplot_titles=["accuracy and reasoning", "mean response length"],
-    )  # fmt: skip
+    )
     names = list(summaries)
     for (key, label), color in zip(COMPARED, OKABE_ITO, strict=False):
         fig.add_bar(
-            x=names, y=[summaries[n][key] for n in names], name=label, marker_color=color,
-            text=[f"{summaries[n][key]:.0%}" for n in names], textposition="outside",
-            hovertemplate=f"%{{x}}<br>{label}: %{{y:.1%}}<extra></extra>", row=1, col=1,
-        )  # fmt: skip
+            x=names,
+            y=[summaries[n][key] for n in names],
+            name=label,
+            marker_color=color,
+            text=[f"{summaries[n][key]:.0%}" for n in names],
+            textposition="outside",
+            hovertemplate=f"%{{x}}<br>{label}: %{{y:.1%}}<extra></extra>",
+            row=1,
+            col=1,
+        )
     fig.add_bar(
-        x=names, y=[summaries[n]["mean_length"] for n in names], name="mean length",
-        marker_color=OKABE_ITO[2], text=[f"{summaries[n]['mean_length']:.0f}" for n in names],
-        textposition="outside", showlegend=False, row=1, col=2,
+        x=names,
+        y=[summaries[n]["mean_length"] for n in names],
+        name="mean length",
+        marker_color=OKABE_ITO[2],
+        text=[f"{summaries[n]['mean_length']:.0f}" for n in names],
+        textposition="outside",
+        showlegend=False,
+        row=1,
+        col=2,
         hovertemplate="%{x}<br>mean length: %{y:.1f} tokens<extra></extra>",
-    )  # fmt: skip
+    )
     styled(fig, title, "model", "share of responses")
     fig.update_yaxes(range=[0, 1.15], tickformat=".0%", row=1, col=1)
     fig.update_yaxes(title_text="tokens per response", row=1, col=2)

@@ -15,8 +15,15 @@ import plotly.io as pio
 from plotly.io._base_renderers import NotebookRenderer
 
 OKABE_ITO = (
-    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
-)  # fmt: skip
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#CC79A7",
+    "#56B4E9",
+    "#F0E442",
+    "#000000",
+)
 HEATMAP_SCALE = "cividis"
 FIGURE_HEIGHT = 460
 

@@ -77,9 +77,7 @@ def training_curves(
         unit = units.get(metric)
         fig.update_yaxes(title_text=f"{metric} ({unit})" if unit else metric, row=row, col=1)
     fig.update_xaxes(title_text="training step", row=len(metrics), col=1)
-    fig.update_layout(
-        title=title, height=max(FIGURE_HEIGHT, 220 * len(metrics)), template="plotly_white"
-    )
+    fig.update_layout(title=title, height=max(FIGURE_HEIGHT, 220 * len(metrics)), template="plotly_white")
     return fig
 
 
