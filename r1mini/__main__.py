@@ -11,13 +11,19 @@ python -m r1mini pipeline r1-zero --init assets/checkpoints/base --out runs/r1-z
 a pipeline started again with the same --out skips its finished stages and resumes the one in progress.
 `--kernels triton` trains through the Triton kernels (on a CPU, in Triton's interpreter: slow, but the
 same kernel code a GPU compiles); the default `auto` uses them on a GPU and PyTorch on a CPU.
+
+Every command checks what it needs before it computes (the settings, --out, --init, --resume) and
+reports a problem as one line on stderr with exit code 2; `--debug` shows the traceback instead.
+A run whose loss turns NaN or inf stops at once (exit code 1), keeping its last checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +37,9 @@ from r1mini.model import Transformer
 from r1mini.reasoning.rewards import R1_WEIGHTS, R1_ZERO_WEIGHTS
 from r1mini.reasoning.tokenizer import VOCAB_SIZE
 from r1mini.training import GRPOTrainer, RunConfig, Trainer
-from r1mini.training.loop import CHECKPOINT, TrainingRun
+from r1mini.training.loop import CHECKPOINT, DivergedError, TrainingRun
 from r1mini.training.pipeline import BaseConfig, DistillConfig, Pipeline, R1Config, r1_zero_config
+from r1mini.training.state import find_checkpoint, sibling
 
 
 def info(name: str) -> str:
@@ -131,10 +138,18 @@ def add_kernels_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def load_init(path: str) -> Transformer:
+    """The checkpoint --init names, or an error that says it was --init that failed to load."""
+    try:
+        return load(path)
+    except (ValueError, OSError) as e:
+        raise ValueError(f"--init={path}: {e}") from e
+
+
 def fresh_model(args: argparse.Namespace) -> Transformer:
     """The model a new run starts from: a checkpoint, or the preset (widened to the tokenizer)."""
     if args.init is not None:
-        return load(args.init)
+        return load_init(args.init)
     config = ModelConfig.preset(args.preset)
     torch.manual_seed(args.seed or 0)
     return Transformer(config.replace(vocab_size=max(config.vocab_size, VOCAB_SIZE)))
@@ -150,27 +165,54 @@ def metrics_line(metrics: dict[str, Any], steps: int) -> str:
     return f"step {metrics['step']}/{steps} {rest}"
 
 
+def check_out(out: Path) -> None:
+    """--out must be a directory this user can create and write into (checked by writing)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out={out} is an existing file, not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ValueError(f"--out={out} cannot be written: {e.strerror or e}") from e
+
+
+def holds_run(checkpoint: Path) -> bool:
+    """Whether a run was started at `checkpoint` (finished, or interrupted mid-save)."""
+    return any(path.exists() for path in (checkpoint, sibling(checkpoint, "new"), sibling(checkpoint, "old")))
+
+
 def train(args: argparse.Namespace) -> TrainingRun:
-    """Build (or resume) the run `args` describe, run it to the end, print metrics lines."""
+    """Check everything the run needs, build (or resume) it, run it to the end, print metrics."""
     _, trainer_class, names = TRAINERS[args.command]
     out = Path(args.out)
+    if args.log_every < 1:
+        raise ValueError(f"--log-every={args.log_every} must be >= 1")
 
     def log(metrics: dict[str, Any]) -> None:
         if metrics["step"] % args.log_every == 0 or metrics["step"] == run.config.steps:
             print(metrics_line(metrics, run.config.steps), flush=True)
 
     if args.resume:
+        check_out(out)
+        found = find_checkpoint(out / CHECKPOINT)
+        if found is None:
+            raise ValueError(f"--resume: {out} holds no checkpoint to resume (no {out / CHECKPOINT})")
+        if found[1]:
+            print(found[1], flush=True)
         run = trainer_class.resume(out / CHECKPOINT, callback=log, progress=args.progress)
         print(f"resuming {out / CHECKPOINT} at step {run.step} of {run.config.steps} with its saved settings")
     else:
-        if (out / CHECKPOINT).exists():
-            raise ValueError(f"--out={out} already holds a run; pass --resume to continue it, or a new --out")
         given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
         if "kinds" in given:
             given["kinds"] = tuple(given["kinds"].split(","))
         if args.command == "grpo":
             given["reward_weights"] = dict(REWARDS[args.reward])
         config = trainer_class.config_class(**given)
+        check_out(out)
+        if holds_run(out / CHECKPOINT):
+            raise ValueError(f"--out={out} already holds a run; pass --resume to continue it, or a new --out")
         run = trainer_class(fresh_model(args), config, out_dir=out, callback=log, progress=args.progress)
     run.run()
     return run
@@ -200,32 +242,65 @@ def with_steps(config: Any, steps: int) -> Any:
 
 
 def pipeline(args: argparse.Namespace) -> None:
-    """Run (or continue) the pipeline `args.pipeline` in `args.out`."""
-    runner = Pipeline(args.out, progress=args.progress)
+    """Check what the pipeline needs, then run (or continue) `args.pipeline` in `args.out`."""
     config = {"base": BaseConfig, "r1-zero": r1_zero_config, "r1": R1Config, "distill": DistillConfig}[
         args.pipeline
     ]()
     if args.steps is not None:
+        if args.steps < 1:
+            raise ValueError(f"--steps={args.steps} must be >= 1")
         config = with_steps(config, args.steps)
+    if args.pipeline != "base" and args.init is None:
+        raise ValueError(f"pipeline {args.pipeline} starts from a checkpoint: pass --init")
+    if args.pipeline == "base" and args.init is not None:
+        raise ValueError("pipeline base starts from a fresh --preset model; --init is for the others")
+    check_out(Path(args.out))
+    runner = Pipeline(args.out, progress=args.progress)
     if args.pipeline == "base":
         torch.manual_seed(0)
         preset = ModelConfig.preset(args.preset)
         runner.base(Transformer(preset.replace(vocab_size=max(preset.vocab_size, VOCAB_SIZE))), config)
         return
-    if args.init is None:
-        raise ValueError(f"pipeline {args.pipeline} starts from a checkpoint: pass --init")
-    start = load(args.init)
+    start = load_init(args.init)
     run = {"r1-zero": runner.r1_zero, "r1": runner.r1, "distill": runner.distill}[args.pipeline]
     run(start, config)
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the command `argv` names; a problem with its input ends it with one line on stderr and
+    exit code 2 (1 for a run that diverged), or with the traceback under --debug."""
+    args = parser().parse_args(argv)
+    try:
+        run_command(args)
+    except (ValueError, OSError, DivergedError) as e:
+        if args.debug:
+            raise
+        message = " ".join(str(e).split("\n"))
+        print(f"python -m r1mini {args.command}: error: {message}", file=sys.stderr)
+        sys.exit(1 if isinstance(e, DivergedError) else 2)
+
+
+def run_command(args: argparse.Namespace) -> None:
+    if args.command == "info":
+        print(info(args.preset))
+        return
+    with kernels.use(args.kernels):  # before anything imports triton (the interpreter switch)
+        if args.command == "pipeline":
+            pipeline(args)
+        else:
+            train(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: one subcommand per job, each with --debug."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the traceback of an error")
     parser = argparse.ArgumentParser(prog="python -m r1mini", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    p_info = commands.add_parser("info", help="parameters, KV cache and memory of a preset")
+    p_info = commands.add_parser("info", parents=[common], help="parameters, KV cache and memory of a preset")
     p_info.add_argument("preset", choices=ModelConfig.preset_names())
     for command, (help_text, trainer_class, names) in TRAINERS.items():
-        sub = commands.add_parser(command, help=help_text)
+        sub = commands.add_parser(command, parents=[common], help=help_text)
         add_run_flags(sub, trainer_class.config_class, names)
         if command == "grpo":
             sub.add_argument(
@@ -234,7 +309,9 @@ def main(argv: list[str] | None = None) -> None:
                 default="r1-zero",
                 help="r1-zero: accuracy + format; r1: + language consistency",
             )
-    p_pipe = commands.add_parser("pipeline", help="R1-Zero, R1 or distillation, stage by stage")
+    p_pipe = commands.add_parser(
+        "pipeline", parents=[common], help="R1-Zero, R1 or distillation, stage by stage"
+    )
     p_pipe.add_argument(
         "pipeline",
         choices=list(PIPELINES),
@@ -251,15 +328,7 @@ def main(argv: list[str] | None = None) -> None:
     p_pipe.add_argument("--steps", type=int, default=None, help="steps of every training stage (a quick try)")
     p_pipe.add_argument("--progress", action="store_true", help="show progress bars")
     add_kernels_flag(p_pipe)
-    args = parser.parse_args(argv)
-    if args.command == "info":
-        print(info(args.preset))
-        return
-    with kernels.use(args.kernels):  # before anything imports triton (the interpreter switch)
-        if args.command == "pipeline":
-            pipeline(args)
-        else:
-            train(args)
+    return parser
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
-"""Checkpoints: round trip, atomic writes, clear errors; transformers-format import and export."""
+"""Checkpoints: round trip, atomic writes, a manifest that catches any changed byte, clear errors
+for every kind of bad checkpoint; transformers-format import and export."""
 
+import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 import torch
 from hf_models import tiny_hf_model
+from safetensors.torch import load_file, save_file
 
 from r1mini import ModelConfig, Transformer
 from r1mini.io import (
@@ -17,6 +21,7 @@ from r1mini.io import (
     save,
     to_hf_state_dict,
 )
+from r1mini.io.checkpoint import write_manifest
 
 NANO = ModelConfig.preset("nano")
 
@@ -40,8 +45,17 @@ def test_round_trip_gives_identical_logits(tmp_path):
     assert loaded.config == NANO
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
         "config.json",
+        "manifest.json",
         "model.safetensors",
     ]
+    manifest = json.loads((tmp_path / "ckpt" / "manifest.json").read_text())
+    assert sorted(manifest["files"]) == ["config.json", "model.safetensors"]
+    assert manifest["dtype"] == "float32" and manifest["r1mini_version"] == "0.1.0"
+    weights = (tmp_path / "ckpt" / "model.safetensors").read_bytes()
+    assert manifest["files"]["model.safetensors"] == {
+        "bytes": len(weights),
+        "sha256": hashlib.sha256(weights).hexdigest(),
+    }
 
 
 def test_tied_embeddings_round_trip(tmp_path):
@@ -71,6 +85,7 @@ def test_mismatched_checkpoint_lists_every_problem(tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     config.update(n_mtp_layers=0, dim=48, q_lora_rank=0)  # a different model, same weights file
     (tmp_path / "config.json").write_text(json.dumps(config))
+    write_manifest(tmp_path, ModelConfig(**config), torch.float32)
     with pytest.raises(ValueError) as error:
         load(tmp_path)
     message = str(error.value)
@@ -81,25 +96,124 @@ def test_mismatched_checkpoint_lists_every_problem(tmp_path):
 
 
 def test_corrupt_and_missing_files_are_named(tmp_path):
-    save(trained_nano(), tmp_path)
+    model = trained_nano()
+    save(model, tmp_path)
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=r"model.safetensors has changed since it was saved: 1,000 bytes"):
+        load(tmp_path)
+    write_manifest(tmp_path, model.config, torch.float32)  # whoever truncated it also rewrote the manifest
     with pytest.raises(ValueError, match=r"model.safetensors could not be read .*corrupt"):
         load(tmp_path)
     weights.unlink()
-    with pytest.raises(FileNotFoundError, match="has a config but no weights"):
+    with pytest.raises(ValueError, match=r"model.safetensors is missing"):
         load(tmp_path)
-    (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(ValueError, match=r"config\.json is not valid JSON"):
+    (tmp_path / "manifest.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"manifest.json is missing: the save of .* never finished"):
         load(tmp_path)
     with pytest.raises(FileNotFoundError, match="not an r1mini checkpoint directory"):
         load(tmp_path / "nowhere")
+
+
+def test_a_flipped_byte_anywhere_is_caught_and_named(tmp_path):
+    """Every byte of the data region (after safetensors' 8-byte length and JSON header) is covered:
+    flipping one bit at positions spread over the whole region is refused, naming the file."""
+    save(trained_nano(), tmp_path)
+    weights = tmp_path / "model.safetensors"
+    good = weights.read_bytes()
+    data_start = 8 + int.from_bytes(good[:8], "little")
+    for position in torch.linspace(data_start, len(good) - 1, 25).long().tolist():
+        flipped = bytearray(good)
+        flipped[position] ^= 0x01
+        weights.write_bytes(bytes(flipped))
+        with pytest.raises(ValueError, match=r"model\.safetensors has changed since it was saved"):
+            load(tmp_path)
+    weights.write_bytes(good)
+    load(tmp_path)  # the original bytes load again
+
+
+def test_config_must_name_every_field(tmp_path):
+    model = trained_nano()
+    save(model, tmp_path)
+    (tmp_path / "config.json").write_text("{}")
+    write_manifest(tmp_path, model.config, torch.float32)  # a manifest that agrees: {} still fails
+    n_fields = len(dataclasses.fields(ModelConfig))
+    with pytest.raises(ValueError, match=rf"does not name every field; missing \({n_fields}\): \['name', "):
+        load(tmp_path)
+    config = json.loads(json.dumps(dataclasses.asdict(NANO)))
+    del config["tie_embeddings"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    write_manifest(tmp_path, model.config, torch.float32)
+    with pytest.raises(ValueError, match=r"missing \(1\): \['tie_embeddings'\]"):
+        load(tmp_path)
+
+
+def test_a_config_edited_after_the_save_is_refused(tmp_path):
+    save(trained_nano(), tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "rope_theta": 5000.0}, indent=2))
+    with pytest.raises(ValueError, match=r"config\.json has changed since it was saved"):
+        load(tmp_path)
+
+
+def test_non_finite_weights_are_refused_unless_asked(tmp_path):
+    model = trained_nano()
+    with torch.no_grad():
+        model.layers[1].attn.wkv_a.weight[0, 0] = float("nan")
+    save(model, tmp_path)
+    with pytest.raises(
+        ValueError, match=r"holds NaN or inf in 1 tensors \(\['layers.1.attn.wkv_a.weight'\]\)"
+    ):
+        load(tmp_path)
+    assert load(tmp_path, allow_nonfinite=True).layers[1].attn.wkv_a.weight[0, 0].isnan()
+
+
+def test_dtypes_are_checked_against_the_manifest(tmp_path):
+    bf16 = trained_nano().to(torch.bfloat16)
+    save(bf16, tmp_path)
+    assert load(tmp_path).embed.weight.dtype == torch.bfloat16  # a bf16 checkpoint loads as bf16
+    state = load_file(tmp_path / "model.safetensors")
+    state["norm.weight"] = state["norm.weight"].float()  # one tensor of another dtype
+    save_file(state, tmp_path / "model.safetensors")
+    write_manifest(tmp_path, bf16.config, torch.bfloat16)
+    with pytest.raises(
+        ValueError, match=r"mismatched dtypes \(1\): \['norm.weight: checkpoint torch.float32 vs"
+    ):
+        load(tmp_path)
+
+
+def test_tied_embeddings_are_checked_against_the_weights(tmp_path):
+    untied = Transformer(NANO)
+    save(untied, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "tie_embeddings": True}))
+    write_manifest(tmp_path, NANO.replace(tie_embeddings=True), torch.float32)
+    with pytest.raises(ValueError, match=r"tie_embeddings=True but the checkpoint.s head\.weight differs"):
+        load(tmp_path)
+
+    tied = Transformer(NANO.replace(tie_embeddings=True))
+    save(tied, tmp_path / "tied")
+    config = json.loads((tmp_path / "tied" / "config.json").read_text())
+    (tmp_path / "tied" / "config.json").write_text(json.dumps({**config, "tie_embeddings": False}))
+    write_manifest(tmp_path / "tied", NANO, torch.float32)
+    with pytest.raises(ValueError, match=r"missing keys \(1\): \['head.weight'\] \(tie_embeddings=False"):
+        load(tmp_path / "tied")
+
+
+def test_a_bad_device_is_reported_as_a_device_problem(tmp_path):
+    save(trained_nano(), tmp_path)
+    with pytest.raises(ValueError, match=r"device='gpu:0' is not a device torch knows"):
+        load(tmp_path, device="gpu:0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"device='cuda:0' is not available: 0 CUDA device\(s\) here"):
+            load(tmp_path, device="cuda:0")
 
 
 def test_unknown_config_field(tmp_path):
     save(trained_nano(), tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**config, "n_kv_heads": 2}))
+    write_manifest(tmp_path, NANO, torch.float32)
     with pytest.raises(ValueError, match=r"fields r1mini does not know: \['n_kv_heads'\]"):
         load(tmp_path)
 

@@ -35,6 +35,11 @@ def ids(*shape, seed=0):
             lambda m: m(ids(2, 3), attention_mask=torch.ones(2, 4, dtype=torch.bool)),
             "attention_mask must be [batch, start_pos + seq] = [2, 3]",
         ),
+        (lambda m: m([[1, 2, 3]]), "tokens must be a torch.Tensor of ids [batch, seq]; got a list"),
+        (lambda m: m(ids(0, 3)), "tokens must hold at least one sequence and one position; got [0, 3]"),
+        (lambda m: m(ids(1, 3), start_pos=1.0), "start_pos=1.0 must be an integer, not a float"),
+        (lambda m: m(ids(1, 3), start_pos=-1), "start_pos=-1 must be at least 0"),
+        (lambda m: m(ids(1, 3), attention_mask=[[1, 1, 1]]), "attention_mask must be a torch.Tensor or None"),
     ],
 )
 def test_bad_input_is_named(model, call, message):

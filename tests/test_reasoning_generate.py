@@ -130,7 +130,13 @@ def test_too_long_for_the_context_is_named(lengths, new, message):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"temperature": -1.0}, "temperature=-1.0 must be >= 0"),
+        ({"temperature": -1.0}, "temperature=-1.0 must be at least 0"),
+        ({"temperature": float("nan")}, "temperature=nan must be a finite number"),
+        ({"temperature": "hot"}, "temperature='hot' must be a number, not a str"),
+        ({"top_k": 2.5}, "top_k=2.5 must be an integer, not a float"),
+        ({"top_p": float("nan")}, "top_p=nan must be a finite number"),
+        ({"max_new_tokens": 4.0}, "max_new_tokens=4.0 must be an integer, not a float"),
+        ({"seed": 1.5}, "seed=1.5 must be an integer"),
         ({"top_k": 0}, "top_k=0 must be at least 1"),
         ({"top_p": 0.0}, r"top_p=0.0 must lie in \(0, 1\]"),
         ({"max_new_tokens": 0}, "max_new_tokens=0 must be at least 1"),
@@ -141,6 +147,24 @@ def test_bad_sampling_arguments_are_named(kwargs, message):
     kwargs = {"max_new_tokens": 4, **kwargs}
     with pytest.raises(ValueError, match=message):
         generate(make_model(), MIXED, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("prompts_", "message"),
+    [
+        ([], "prompts must be a non-empty list of token-id lists"),
+        (torch.tensor([]), "prompts must be a non-empty list of token-id lists; got Tensor"),
+        ([[1, 2], []], "prompts[1] must be a non-empty list of token ids"),
+        (["compute 1+2"], "prompts[0] is text; generate takes token ids (encode_prompt(text))"),
+        ([[1, 2.5]], "prompts[0] must hold integer ids in [0, vocab_size=64)"),
+        ([[1, 64]], "prompts[0] must hold integer ids in [0, vocab_size=64)"),
+        ([[1, -1]], "prompts[0] must hold integer ids in [0, vocab_size=64)"),
+    ],
+)
+def test_bad_prompts_are_named(prompts_, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        generate(make_model(), prompts_, 4)
+    assert generate(make_model(), [torch.tensor([1, 2])], 2).lengths.tolist() == [2]  # a tensor row is fine
 
 
 def test_streaming_sees_every_token_in_order():

@@ -60,8 +60,10 @@ def test_difficulty_is_the_knob_and_is_validated() -> None:
     assert len(generate_tasks("countdown", 1, difficulty=4)[0].prompt.split()) == 4 + 3
     with pytest.raises(ValueError, match=r"difficulty=0 must be at least 1"):
         generate_tasks("arithmetic", 1, difficulty=0)
-    with pytest.raises(ValueError, match=r"difficulty=1 must be at least 2"):
+    with pytest.raises(ValueError, match=r"countdown difficulty=1 must be in 2\.\.7"):
         generate_tasks("countdown", 1, difficulty=1)
+    with pytest.raises(ValueError, match=r"countdown difficulty=9 must be in 2\.\.7 .* exponentially"):
+        generate_tasks("countdown", 1, difficulty=9)
 
 
 def test_generators_reject_bad_arguments() -> None:

@@ -59,8 +59,9 @@ def test_train_then_grpo_then_resume(tmp_path, capsys):
     assert state["config"]["reward_weights"] == {"accuracy": 1.0, "format": 1.0, "language": 1.0}
     assert (rl / "checkpoint" / "reference" / "model.safetensors").is_file()
 
-    with pytest.raises(ValueError, match="already holds a run"):
+    with pytest.raises(SystemExit):
         main(grpo)
+    assert "already holds a run; pass --resume to continue it" in capsys.readouterr().err
     main([*grpo, "--resume"])  # already at its last step: resumes, has nothing left to do
     assert "resuming" in capsys.readouterr().out
 

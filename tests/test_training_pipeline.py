@@ -167,8 +167,9 @@ def test_cli_runs_the_base_and_r1_zero_pipelines(tmp_path, capsys):
     main(["pipeline", "base", "--preset", "nano", "--out", str(tmp_path / "base"), "--steps", "1"])
     out = capsys.readouterr().out
     assert "1-sft-reasoning: done after 1 steps" in out and "2-sft-mostly-direct: done after 1 steps" in out
-    with pytest.raises(ValueError, match="pass --init"):
+    with pytest.raises(SystemExit):
         main(["pipeline", "r1", "--out", str(tmp_path / "r1")])
+    assert capsys.readouterr().err.endswith("pipeline r1 starts from a checkpoint: pass --init\n")
     save(nano_base(), tmp_path / "nano")
     main(
         [

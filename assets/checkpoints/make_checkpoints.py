@@ -121,12 +121,14 @@ def compact(history: list[dict]) -> list[dict]:
 
 
 def ship(name: str, model: Transformer, histories: dict[str, list], extra: dict, started: float) -> None:
-    """Write `assets/checkpoints/<name>`: weights + config, history.json, metrics.json."""
+    """Write `assets/checkpoints/<name>`: history.json, metrics.json, then weights + config and the
+    manifest (`r1mini.io.save`), whose SHA-256s cover all four."""
     out = HERE / name
-    save(model, out)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "history.json").write_text(json.dumps({k: compact(v) for k, v in histories.items()}))
     metrics = {**measure(model), **extra, "command_wall_seconds": round(time.time() - started, 1)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    save(model, out)
     print(json.dumps(metrics, indent=1))
 
 

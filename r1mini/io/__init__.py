@@ -1,7 +1,8 @@
-"""Checkpoints (safetensors + config JSON, atomic), Hugging Face DeepSeek-V3 interop, and FP8 weight
-rounding (V3 §3.3)."""
+"""Checkpoints (safetensors + config JSON + a manifest of SHA-256s, atomic, never pickle), Hugging
+Face DeepSeek-V3 interop, and FP8 weight rounding (V3 §3.3)."""
 
-from r1mini.io.checkpoint import atomic_write, load, load_config, load_state_dict, save
+from r1mini.io.atomic import atomic_write
+from r1mini.io.checkpoint import load, load_config, load_state_dict, save
 from r1mini.io.fp8 import round_weights_to_fp8_, tensor_quant, weight_quant
 from r1mini.io.hf import from_hf_state_dict, from_transformers, to_hf_state_dict, to_transformers
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from r1mini import checks
 from r1mini.config import ModelConfig
 from r1mini.model.block import Block
 from r1mini.model.moe import Experts, Gate, MoE, sequence_balance_loss
@@ -152,6 +153,12 @@ class Transformer(nn.Module):
             layer.attn.reset_cache()
 
     def _check_input(self, tokens: torch.Tensor, start_pos: int, attention_mask: torch.Tensor | None) -> None:
+        if not isinstance(tokens, torch.Tensor):
+            raise ValueError(
+                f"tokens must be a torch.Tensor of ids [batch, seq]; got a {type(tokens).__name__} "
+                "(wrap it: torch.tensor(ids))"
+            )
+        checks.integer("start_pos", start_pos, minimum=0)
         if tokens.dim() != 2:
             raise ValueError(f"tokens must be [batch, seq]; got shape {tuple(tokens.shape)}")
         if tokens.dtype not in (torch.int64, torch.int32):
@@ -159,8 +166,8 @@ class Transformer(nn.Module):
         if tokens.device != self.device:
             raise ValueError(f"tokens are on {tokens.device} but the model is on {self.device}")
         batch, seq = tokens.shape
-        if seq == 0:
-            raise ValueError("tokens has no positions (seq = 0)")
+        if batch == 0 or seq == 0:
+            raise ValueError(f"tokens must hold at least one sequence and one position; got {[batch, seq]}")
         if tokens.device.type != "meta" and (tokens.min() < 0 or tokens.max() >= self.config.vocab_size):
             raise ValueError(
                 f"token ids must lie in [0, vocab_size={self.config.vocab_size}); "
@@ -180,6 +187,9 @@ class Transformer(nn.Module):
                     f"start_pos={start_pos} continues a cache that holds {cached} positions for "
                     f"batch {cache_batch}; run the prompt from start_pos=0 first with batch {batch}"
                 )
+        if attention_mask is not None and not isinstance(attention_mask, torch.Tensor):
+            kind = type(attention_mask).__name__
+            raise ValueError(f"attention_mask must be a torch.Tensor or None, not a {kind}")
         if attention_mask is not None and attention_mask.shape != (batch, start_pos + seq):
             raise ValueError(
                 f"attention_mask must be [batch, start_pos + seq] = {[batch, start_pos + seq]}; "

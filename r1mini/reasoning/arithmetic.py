@@ -17,7 +17,7 @@ import functools
 import random
 import re
 
-from r1mini.reasoning.task import Language, Task, Verdict
+from r1mini.reasoning.task import Language, Task, Verdict, shorten
 
 KIND = "arithmetic"
 DEFAULT_DIFFICULTY = 3
@@ -56,12 +56,17 @@ def subtraction_trace(a: int, b: int) -> list[str]:
 
 
 def check_integer(expected: int, answer_text: str) -> Verdict:
-    """Whether ``answer_text`` is the whole number ``expected``, written in plain digits."""
+    """Whether ``answer_text`` is the whole number ``expected``, written in plain digits.
+
+    The text is compared as digits, never converted with ``int``: an answer of any length is
+    judged (Python refuses to convert strings of more than 4,300 digits)."""
     text = answer_text.strip()
     if not re.fullmatch(r"-?[0-9]+", text):
-        return Verdict(False, f"answer {text!r} is not a whole number")
-    if int(text) != expected:
-        return Verdict(False, f"answer {text} is wrong")
+        return Verdict(False, f"answer {shorten(text)!r} is not a whole number")
+    digits = text.lstrip("-").lstrip("0") or "0"
+    canonical = digits if digits == "0" or not text.startswith("-") else "-" + digits
+    if canonical != str(expected):
+        return Verdict(False, f"answer {shorten(text)} is wrong")
     return Verdict(True, f"answer {text} is right")
 
 

@@ -27,10 +27,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from r1mini.reasoning.expression import ExpressionError, evaluate_expression
-from r1mini.reasoning.task import Language, Task, Verdict
+from r1mini.reasoning.task import Language, Task, Verdict, shorten
 
 KIND = "countdown"
 DEFAULT_DIFFICULTY = 3
+MAX_DIFFICULTY = 7  # the reference search grows exponentially: 8 numbers take seconds, 9 minutes
 MAX_NUMBER = 10  # given numbers are drawn from 1..MAX_NUMBER
 THINKING_BUDGET = 150  # characters of search trace kept in the reference reasoning
 OPERATORS = "+-*/"
@@ -132,12 +133,14 @@ def check_countdown(numbers: tuple[int, ...], target: int, answer_text: str) -> 
     try:
         evaluation = evaluate_expression(text)
     except ExpressionError as error:
-        return Verdict(False, f"answer {text!r} is not a valid expression: {error}")
+        return Verdict(False, f"answer {shorten(text)!r} is not a valid expression: {error}")
     overused = Counter(evaluation.numbers) - Counter(numbers)
     if overused:
-        return Verdict(False, f"answer {text} uses {sorted(overused.elements())} beyond the given {numbers}")
+        return Verdict(
+            False, f"answer {shorten(text)} uses {sorted(overused.elements())} beyond the given {numbers}"
+        )
     if evaluation.value != target:
-        return Verdict(False, f"answer {text} makes {evaluation.value}, not {target}")
+        return Verdict(False, f"answer {shorten(text)} makes {evaluation.value}, not {target}")
     return Verdict(True, f"answer {text} makes {target} from the given numbers")
 
 
@@ -153,8 +156,11 @@ def _random_target(rng: random.Random, numbers: tuple[int, ...]) -> int:
 
 def make_countdown(rng: random.Random, difficulty: int = DEFAULT_DIFFICULTY) -> Task:
     """A solvable countdown with ``difficulty`` numbers from 1 to ``MAX_NUMBER``."""
-    if difficulty < 2:
-        raise ValueError(f"difficulty={difficulty} must be at least 2 (numbers to combine)")
+    if not 2 <= difficulty <= MAX_DIFFICULTY:
+        raise ValueError(
+            f"countdown difficulty={difficulty} must be in 2..{MAX_DIFFICULTY} (numbers to combine; the "
+            "reference search grows exponentially with them)"
+        )
     while True:
         numbers = tuple(rng.randint(1, MAX_NUMBER) for _ in range(difficulty))
         target = _random_target(rng, numbers)

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 
 MAX_NESTING = 32  # deeper parentheses are refused before Python's recursion limit is near
+MAX_DIGITS = 12  # longer numbers are refused, never converted
+MAX_VALUE = 10**15  # a value beyond it is refused: a product of many numbers cannot grow unbounded
 _TOKEN = re.compile(r"\s*(?:([0-9]+)|(\S))")
 
 
@@ -41,6 +43,12 @@ def _tokenize(text: str) -> list[str]:
     return tokens
 
 
+def _bounded(value: int) -> int:
+    if abs(value) > MAX_VALUE:
+        raise ExpressionError(f"a value grows beyond {MAX_VALUE:.0e} in magnitude")
+    return value
+
+
 class _Parser:
     """Walks the token list once; each grammar rule is one method."""
 
@@ -64,7 +72,7 @@ class _Parser:
         while self.peek() in ("+", "-"):
             operator = self.take()
             right = self.term(depth)
-            value = value + right if operator == "+" else value - right
+            value = _bounded(value + right if operator == "+" else value - right)
         return value
 
     def term(self, depth: int) -> int:
@@ -73,7 +81,7 @@ class _Parser:
             operator = self.take()
             right = self.factor(depth)
             if operator == "*":
-                value *= right
+                value = _bounded(value * right)
             elif right == 0:
                 raise ExpressionError(f"division by zero in {value}/{right}")
             elif value % right:
@@ -85,6 +93,8 @@ class _Parser:
     def factor(self, depth: int) -> int:
         token = self.take()
         if token.isdigit():
+            if len(token) > MAX_DIGITS:
+                raise ExpressionError(f"number {token[:MAX_DIGITS]}… has more than {MAX_DIGITS} digits")
             self.numbers.append(int(token))
             return int(token)
         if token != "(":

@@ -15,12 +15,14 @@ it costs nothing more, and its remaining positions hold ``<pad>``.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 
+from r1mini import checks
 from r1mini.model import Transformer
 from r1mini.reasoning.template import decode_response, encode_prompt, get_template
 from r1mini.reasoning.tokenizer import (
@@ -98,14 +100,27 @@ def _check_arguments(
     top_k: int | None,
     top_p: float | None,
     vocab_limit: int | None,
+    seed: int | None,
 ) -> None:
-    if not prompts or any(len(prompt) == 0 for prompt in prompts):
-        raise ValueError(
-            f"prompts must be a non-empty list of non-empty token lists; got lengths "
-            f"{[len(prompt) for prompt in prompts]}"
-        )
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens={max_new_tokens} must be at least 1")
+    if isinstance(prompts, str) or not isinstance(prompts, Sequence) or not prompts:
+        raise ValueError(f"prompts must be a non-empty list of token-id lists; got {type(prompts).__name__}")
+    vocab = model.config.vocab_size
+    for row, prompt in enumerate(prompts):
+        if isinstance(prompt, str):
+            raise ValueError(
+                f"prompts[{row}] is text; generate takes token ids (encode_prompt(text)), "
+                "generate_text takes text"
+            )
+        if not isinstance(prompt, Sequence | torch.Tensor) or len(prompt) == 0:
+            raise ValueError(f"prompts[{row}] must be a non-empty list of token ids; got {prompt!r:.60}")
+        ids = prompt.tolist() if isinstance(prompt, torch.Tensor) else prompt
+        if not all(
+            isinstance(i, numbers.Integral) and not isinstance(i, bool) and 0 <= i < vocab for i in ids
+        ):
+            raise ValueError(
+                f"prompts[{row}] must hold integer ids in [0, vocab_size={vocab}); got {ids!r:.60}"
+            )
+    checks.integer("max_new_tokens", max_new_tokens, minimum=1)
     longest, context = max(len(prompt) for prompt in prompts), model.config.max_seq_len
     if longest + max_new_tokens > context:
         raise ValueError(
@@ -113,14 +128,15 @@ def _check_arguments(
             f"{longest} + {max_new_tokens} = {longest + max_new_tokens} exceeds the context, "
             f"max_seq_len={context}"
         )
-    if temperature < 0:
-        raise ValueError(f"temperature={temperature} must be >= 0 (0 means greedy)")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k={top_k} must be at least 1 (or None for no limit)")
-    if top_p is not None and not 0 < top_p <= 1:
+    checks.finite("temperature", temperature, minimum=0)
+    if top_k is not None:
+        checks.integer("top_k", top_k, minimum=1)
+    if top_p is not None and not 0 < checks.finite("top_p", top_p) <= 1:
         raise ValueError(f"top_p={top_p} must lie in (0, 1] (or None for no limit)")
-    if vocab_limit is not None and not 1 <= vocab_limit <= model.config.vocab_size:
-        raise ValueError(f"vocab_limit={vocab_limit} must lie in 1..vocab_size={model.config.vocab_size}")
+    if vocab_limit is not None and not 1 <= checks.integer("vocab_limit", vocab_limit) <= vocab:
+        raise ValueError(f"vocab_limit={vocab_limit} must lie in 1..vocab_size={vocab}")
+    if seed is not None:
+        checks.integer("seed", seed, minimum=0)
 
 
 @torch.no_grad()
@@ -152,14 +168,14 @@ def generate(
     ``inference_mode``, so that the KV cache it leaves (the sequences still running at the last
     step) can be overwritten by a later training forward.
     """
-    _check_arguments(model, prompts, max_new_tokens, temperature, top_k, top_p, vocab_limit)
+    _check_arguments(model, prompts, max_new_tokens, temperature, top_k, top_p, vocab_limit, seed)
     device, batch = model.device, len(prompts)
     prompt_len = max(len(prompt) for prompt in prompts)
     tokens = torch.full((batch, prompt_len + max_new_tokens), PAD_ID, dtype=torch.long, device=device)
     keys = torch.ones(batch, prompt_len + max_new_tokens, dtype=torch.bool, device=device)
     for row, prompt in enumerate(prompts):
         padding = prompt_len - len(prompt)
-        tokens[row, padding:prompt_len] = torch.tensor(prompt, device=device)  # [B, P + N]
+        tokens[row, padding:prompt_len] = torch.as_tensor(prompt, device=device)  # [B, P + N]
         keys[row, :padding] = False  # [B, P + N]: the attention mask, False on left padding
     padded = bool((~keys).any())
     stops = torch.tensor(list(stop_ids), dtype=torch.long, device=device)
@@ -225,6 +241,8 @@ def generate_text(
     response includes the template's prefill
     (``decode_response``), so it can go straight to the rewards and ``evaluate``.
     """
+    if isinstance(prompts, str) or not prompts or not all(isinstance(p, str) for p in prompts):
+        raise ValueError(f"generate_text takes a non-empty list of prompt strings; got {prompts!r:.60}")
     ids = [encode_prompt(prompt, template) for prompt in prompts]
     if max_new_tokens is None:
         max_new_tokens = model.config.max_seq_len - max(len(prompt) for prompt in ids)

@@ -24,12 +24,13 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from r1mini.reasoning.task import Language, Task, Verdict
+from r1mini.reasoning.task import Language, Task, Verdict, shorten
 
 KIND = "lists"
 DEFAULT_DIFFICULTY = 5
 MAX_ITEM = 99  # list items are drawn from 0..MAX_ITEM
 PREPEND = 42
+MAX_DIGITS = 12  # a longer number is refused, never converted (Python converts at most 4,300 digits)
 LANGUAGE = Language(symbols="0123456789:", keywords=frozenset({"min", "sorted", "prepend"}))
 
 
@@ -57,7 +58,10 @@ def check_list(items: tuple[int, ...], answer_text: str) -> Verdict:
     """Whether ``answer_text`` is ``PREPEND`` then ``items`` in ascending order, space-separated."""
     words = answer_text.split()
     if not words or not all(re.fullmatch(r"[0-9]+", word) for word in words):
-        return Verdict(False, f"answer {answer_text.strip()!r} is not a list of whole numbers")
+        return Verdict(False, f"answer {shorten(answer_text.strip())!r} is not a list of whole numbers")
+    if any(len(word.lstrip("0")) > MAX_DIGITS for word in words):
+        text = shorten(answer_text.strip())
+        return Verdict(False, f"answer {text} holds a number of more than {MAX_DIGITS} digits")
     values = [int(word) for word in words]
     text = _words(values)
     if values[0] != PREPEND:

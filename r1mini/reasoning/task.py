@@ -28,6 +28,12 @@ class Verdict(NamedTuple):
     reason: str
 
 
+def shorten(text: str, limit: int = 40) -> str:
+    """`text` for a reason in words, cut to `limit` characters if longer (a model can write an
+    answer thousands of characters long)."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
 @dataclass(frozen=True)
 class Language:
     """The words a task's reasoning is written in.

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,14 +36,28 @@ from r1mini.model import Transformer
 from r1mini.reasoning.dataset import KINDS, generate_tasks
 from r1mini.reasoning.evaluate import summarize
 from r1mini.reasoning.sampling_eval import evaluate_model
+from r1mini.reasoning.task import Task
 from r1mini.reasoning.template import TEMPLATES, encode_prompt
 from r1mini.reasoning.tokenizer import VOCAB_SIZE
+from r1mini.training.data import sample_tasks
 from r1mini.training.schedule import learning_rate
-from r1mini.training.state import load_frozen, load_training_state, read_state, save_training_state
+from r1mini.training.state import (
+    find_checkpoint,
+    load_frozen,
+    load_training_state,
+    read_state,
+    save_training_state,
+)
 
 TIMING_METRICS = ("tokens_per_s", "steps_per_min")  # wall-clock rates: the only metrics resume can't repeat
 CHECKPOINT = "checkpoint"  # the run's checkpoint directory inside its out_dir
+CONTEXT_SAMPLE = 64  # training tasks checked against the context before a run starts
 Metrics = dict[str, Any]
+
+
+class DivergedError(ArithmeticError):
+    """The loss or the gradient turned NaN or inf: the run stopped before the step reached the
+    weights."""
 
 
 @dataclass
@@ -87,6 +102,12 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         self.kinds = tuple(self.kinds)  # JSON gives back a list
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{type(self).__name__}: {field.name}={value!r} must be a finite number")
+            if field.type == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{type(self).__name__}: {field.name}={value!r} must be an integer")
         for field, ok, rule in self.rules():
             if not ok:
                 raise ValueError(f"{type(self).__name__}: {field}={getattr(self, field)!r} must be {rule}")
@@ -164,6 +185,27 @@ class TrainingRun(abc.ABC):
             for kind in config.kinds
             for task in generate_tasks(kind, config.eval_tasks, config.seed, "test", config.difficulty)
         ]
+        self._check_context()
+
+    def sequence_length(self, task: Task) -> int:
+        """The longest sequence a step or an evaluation builds from `task`: its prompt and at least
+        one response token (trainers that read whole examples return more)."""
+        return len(encode_prompt(task.prompt, self.config.template)) + 1
+
+    def _check_context(self) -> None:
+        """Refuse, before any step, settings whose tasks do not fit the model's context: the held-out
+        tasks and a sample of the training tasks (`CONTEXT_SAMPLE` of step 0) at the run's kinds,
+        difficulty and template."""
+        c, context = self.config, self.model.config.max_seq_len
+        train = sample_tasks(c.kinds, CONTEXT_SAMPLE, c.seed, 0, "train", c.difficulty)
+        longest = max([*self.eval_tasks, *train], key=self.sequence_length)
+        if self.sequence_length(longest) > context:
+            raise ValueError(
+                f"{type(self).__name__}: with template={c.template!r} and difficulty={c.difficulty} the "
+                f"{longest.kind} task {longest.prompt!r} takes {self.sequence_length(longest)} tokens, "
+                f"more than the model's context, max_seq_len={context}: lower the difficulty, choose a "
+                "shorter template, or train a model with a longer context"
+            )
 
     # ---- one step ------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -177,12 +219,26 @@ class TrainingRun(abc.ABC):
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
+        self._stop_unless_finite("loss", loss)
         loss.backward()
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         max_norm = c.grad_clip if c.grad_clip > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        self._stop_unless_finite("gradient norm", grad_norm)
         self.optimizer.step()
         return {"lr": lr, "grad_norm": float(grad_norm)}
+
+    def _stop_unless_finite(self, name: str, value: torch.Tensor) -> None:
+        """Raise `DivergedError` before a NaN or inf can reach the weights: the model stays as it
+        was after the last good step, and the last checkpoint on disk is kept."""
+        if not bool(torch.isfinite(value)):
+            kept = self.out_dir / CHECKPOINT if self.out_dir is not None else None
+            raise DivergedError(
+                f"step {self.step + 1}: the {name} is {float(value)}, not finite; the run stopped before "
+                "updating the model"
+                + (f" and keeps its last checkpoint, {kept}" if kept is not None and kept.exists() else "")
+                + " (a lower lr or a smaller grad_clip may help)"
+            )
 
     def balance_experts(self) -> Metrics:
         """The bias update of V3 §2.1.2 from this step's expert loads (γ = 0 only measures them)."""
@@ -273,9 +329,12 @@ class TrainingRun(abc.ABC):
         """Rebuild a run from its checkpoint `directory` to continue exactly where it stopped.
 
         out_dir defaults to the checkpoint's parent; `data` passes again whatever data source the
-        run was built with (e.g. `batches=` or `prompts=`), which a checkpoint cannot hold.
+        run was built with (e.g. `batches=` or `prompts=`), which a checkpoint cannot hold. A save
+        that a crash interrupted is recovered first (`state.find_checkpoint`).
         """
         directory = Path(directory)
+        if find_checkpoint(directory) is None:
+            raise FileNotFoundError(f"{directory} holds no checkpoint to resume")
         state = read_state(directory)
         if state.get("trainer") != cls.__name__:
             raise ValueError(

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from r1mini.config import ModelConfig
-from r1mini.io.checkpoint import atomic_write
+from r1mini.io.atomic import atomic_write
 from r1mini.model import Transformer
 from r1mini.reasoning.evaluate import score_sample
 from r1mini.reasoning.generate import generate
@@ -42,7 +42,7 @@ from r1mini.reasoning.tokenizer import VOCAB_SIZE
 from r1mini.training.data import Batch, encode_batch, sample_tasks, step_seed
 from r1mini.training.grpo import GRPOConfig, GRPOTrainer
 from r1mini.training.loop import CHECKPOINT, Metrics, TrainingRun
-from r1mini.training.state import load_training_state, read_state, save_training_state
+from r1mini.training.state import find_checkpoint, load_training_state, read_state, save_training_state
 from r1mini.training.trainer import TrainConfig, Trainer
 
 FINAL, RUN, SAMPLES = "final", "run", "samples.json"
@@ -278,12 +278,14 @@ class Pipeline:
         """Train a copy of `init` (resuming the stage's checkpoint if there is one) to the end of
         `config.steps`, or, with `until`, one step at a time until `until(run)` holds."""
         final = self.out_dir / stage / FINAL
-        if final.is_dir():
+        if find_checkpoint(final) is not None:
             self.log(f"{stage}: finished before, loading {final}")
             return load_training_state(final)[0]
         trainer = Trainer if isinstance(config, TrainConfig) else GRPOTrainer
         checkpoint = self.out_dir / stage / RUN / CHECKPOINT
-        if checkpoint.is_dir():
+        if found := find_checkpoint(checkpoint):
+            if found[1]:
+                self.log(f"{stage}: {found[1]}")
             run = trainer.resume(checkpoint, progress=self.progress, **data)
             self.log(f"{stage}: resuming at step {run.step}")
         else:

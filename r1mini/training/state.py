@@ -1,12 +1,24 @@
-"""Training state on disk: a run can be killed at any moment and resumed exactly.
+"""Training state on disk: a run can be killed at any instant and resumed exactly.
 
 A training checkpoint is a directory: the model as an r1mini checkpoint (`model.safetensors` +
-`config.json`, see `r1mini.io.checkpoint`), the optimizer's state (`optimizer.pt`), every random
-number generator a run draws from (`rng.pt`), and `state.json` (the step, the run's settings and
-whatever the trainer adds, e.g. its metric history), and any frozen models the run keeps beside the
-one it trains (GRPO's reference model), each an r1mini checkpoint in a subdirectory. The whole
-directory is written under a temporary name and renamed into place, so a crash leaves either the
-previous checkpoint or the new one, never a mixture.
+`config.json`, see `r1mini.io.checkpoint`), the optimizer's state and every random number
+generator a run draws from (`optimizer.*`, `rng.*`: safetensors + JSON, see `r1mini.io.tree`;
+nothing is pickled, so resuming someone else's checkpoint cannot run code), `state.json` (the step,
+the run's settings and whatever the trainer adds, e.g. its metric history), any frozen models the
+run keeps beside the one it trains (GRPO's reference model), each an r1mini checkpoint in a
+subdirectory, and, written last, `manifest.json` with the SHA-256 of every one of those files.
+
+Saving `OUT/checkpoint` never touches the previous checkpoint until the new one is complete:
+
+1. the new checkpoint is written into `OUT/.checkpoint.new`, its manifest last;
+2. `OUT/checkpoint` is renamed to `OUT/.checkpoint.old`;
+3. `OUT/.checkpoint.new` is renamed to `OUT/checkpoint`;
+4. `OUT/.checkpoint.old` is deleted.
+
+Whatever instant a crash hits, one complete checkpoint survives (in `checkpoint`, `.checkpoint.new`
+or `.checkpoint.old`), and `find_checkpoint` picks the newest complete one, finishes the interrupted
+swap, and says what it recovered. A half-written `.checkpoint.new` (no manifest yet) is ignored
+and cleaned away by the next save.
 """
 
 from __future__ import annotations
@@ -15,18 +27,21 @@ import json
 import os
 import random
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from r1mini.io.atomic import atomic_write
 from r1mini.io.checkpoint import load as load_model
 from r1mini.io.checkpoint import save as save_model
+from r1mini.io.checkpoint import write_manifest
+from r1mini.io.manifest import verify_manifest
+from r1mini.io.tree import load_tree, save_tree
 from r1mini.model import Transformer
 
-STATE, OPTIMIZER, RNG = "state.json", "optimizer.pt", "rng.pt"
+STATE, OPTIMIZER, RNG = "state.json", "optimizer", "rng"  # optimizer.{safetensors,json}, rng.{…}
 
 
 def rng_state(generators: dict[str, torch.Generator] | None = None) -> dict[str, Any]:
@@ -50,6 +65,12 @@ def set_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator] 
         g.set_state(state["generators"][name])
 
 
+def sibling(directory: str | Path, role: str) -> Path:
+    """Where a save writes the new checkpoint (`role="new"`) and parks the previous one ("old")."""
+    directory = Path(directory)
+    return directory.with_name(f".{directory.name}.{role}")
+
+
 def save_training_state(
     directory: str | Path,
     model: Transformer,
@@ -60,29 +81,82 @@ def save_training_state(
     frozen: dict[str, Transformer] | None = None,
 ) -> Path:
     """Write model, optimizer, RNG states, `{"step": step, **extra}` (JSON-serialisable) and each
-    `frozen[name]` (into `directory/name`, read back with `load_frozen`) atomically to `directory`.
-    Returns the directory."""
+    `frozen[name]` (into `directory/name`, read back with `load_frozen`) to `directory`, replacing
+    it in the four crash-safe steps of the module docstring. Returns the directory."""
     directory = Path(directory)
+    new = sibling(directory, "new")
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".tmp"))
+    shutil.rmtree(new, ignore_errors=True)  # what an interrupted save left
     try:
-        save_model(model, tmp)
+        save_model(model, new)
         for name, frozen_model in (frozen or {}).items():
-            save_model(frozen_model, tmp / name)
+            save_model(frozen_model, new / name)
         if optimizer is not None:
-            torch.save(optimizer.state_dict(), tmp / OPTIMIZER)
-        torch.save(rng_state(generators), tmp / RNG)
-        (tmp / STATE).write_text(json.dumps({"step": step, **(extra or {})}, indent=1))
-        old = directory.with_name(f".{directory.name}.old")
-        if directory.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(directory, old)
-        os.replace(tmp, directory)
-        shutil.rmtree(old, ignore_errors=True)
+            save_tree(optimizer.state_dict(), new, OPTIMIZER)
+        save_tree(rng_state(generators), new, RNG)
+        state = json.dumps({"step": step, **(extra or {})}, indent=1)
+        atomic_write(new / STATE, lambda tmp: Path(tmp).write_text(state))
+        write_manifest(
+            new, model.config, model.embed.weight.dtype
+        )  # last: from here on, `new` is a complete checkpoint
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(new, ignore_errors=True)
         raise
+    _swap_in(new, directory)
     return directory
+
+
+def _swap_in(new: Path, directory: Path) -> None:
+    """Steps 2-4: the complete checkpoint `new` takes `directory`'s place."""
+    old = sibling(directory, "old")
+    if directory.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(directory, old)
+    os.replace(new, directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _complete_step(directory: Path) -> int:
+    """The step of the training checkpoint `directory` after checking every byte of it; raises
+    if it is incomplete or changed."""
+    manifest = verify_manifest(directory)
+    if STATE not in manifest["files"]:
+        raise FileNotFoundError(f"{directory / STATE} is missing: not a training checkpoint")
+    return int(read_state(directory)["step"])
+
+
+def find_checkpoint(directory: str | Path) -> tuple[Path, str] | None:
+    """The training checkpoint at `directory`, or None if there is none.
+
+    If a crash interrupted a save, the newest complete checkpoint among `directory` and its
+    `.new`/`.old` siblings is moved into `directory` (finishing the swap) and the note says which
+    it was; otherwise the note is empty. A `directory` whose files changed raises: a damaged
+    checkpoint is reported, never silently replaced by an older one."""
+    directory = Path(directory)
+    candidates: dict[Path, int] = {}
+    if directory.exists():
+        candidates[directory] = _complete_step(directory)
+    for role in ("new", "old"):
+        side = sibling(directory, role)
+        try:
+            candidates[side] = _complete_step(side)
+        except (OSError, ValueError):
+            continue  # absent, or a save that never finished
+    if not candidates:
+        return None
+    order = [directory, sibling(directory, "new"), sibling(directory, "old")]  # preferred on a tie
+    best = max(candidates, key=lambda path: (candidates[path], -order.index(path)))
+    if best == directory:
+        return directory, ""
+    if best.name.endswith(".new"):
+        _swap_in(best, directory)
+    else:
+        os.replace(best, directory)
+    note = (
+        f"a save of {directory} was interrupted; recovered the complete checkpoint of step "
+        f"{candidates[best]} from {best.name}"
+    )
+    return directory, note
 
 
 def load_training_state(
@@ -96,14 +170,12 @@ def load_training_state(
     RNGs (global and the named `generators`) are restored too, so the run continues exactly."""
     directory = Path(directory)
     state = read_state(directory)
-    model = load_model(directory)
+    model = load_model(directory)  # checks every file of the checkpoint against its manifest
     optimizer = None
     if optimizer_factory is not None:
         optimizer = optimizer_factory(model)
-        if not (directory / OPTIMIZER).is_file():
-            raise FileNotFoundError(f"{directory / OPTIMIZER} is missing: cannot resume the optimizer")
-        optimizer.load_state_dict(torch.load(directory / OPTIMIZER, weights_only=False))
-    set_rng_state(torch.load(directory / RNG, weights_only=False), generators)
+        optimizer.load_state_dict(load_tree(directory, OPTIMIZER))
+    set_rng_state(load_tree(directory, RNG), generators)
     return model, optimizer, state
 
 
@@ -112,7 +184,13 @@ def read_state(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / STATE
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: not a training checkpoint")
-    return json.loads(path.read_text())
+    try:
+        state = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from e
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+        raise ValueError(f"{path} must be a JSON object with an integer 'step'")
+    return state
 
 
 def load_frozen(directory: str | Path, name: str) -> Transformer:

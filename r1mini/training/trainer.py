@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from r1mini.model import Transformer
+from r1mini.reasoning.task import Task
+from r1mini.reasoning.template import encode_example
 from r1mini.training.data import Batch, TaskBatches
 from r1mini.training.loop import Metrics, RunConfig, TrainingRun
 
@@ -103,6 +105,10 @@ class Trainer(TrainingRun):
             reasoning_share=config.reasoning_share,
             difficulty=config.difficulty,
         )
+
+    def sequence_length(self, task: Task) -> int:
+        """A whole training example: prompt, reasoning, answer and `<eos>`."""
+        return len(encode_example(task, self.config.template)[0])
 
     def train_step(self) -> Metrics:
         c = self.config
