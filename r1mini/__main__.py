@@ -1,6 +1,9 @@
 """`python -m r1mini …`: the command line.
 
 python -m r1mini info deepseek-v3-671b     parameters, KV cache and memory of a preset
+python -m r1mini info --config DIR/config.json        the same for a published DeepSeek config
+python -m r1mini generate --checkpoint r1 --prompt "compute 478+56"
+                                           responses from a checkpoint (r1mini.generate_command)
 python -m r1mini train --mode sft --preset mini --steps 1200 --out runs/sft
                                            pretraining or SFT with MTP (r1mini.training.trainer)
 python -m r1mini grpo --init runs/sft/checkpoint --steps 100 --out runs/grpo
@@ -29,10 +32,11 @@ from typing import Any
 
 import torch
 
-from r1mini import kernels
+from r1mini import generate_command, kernels
 from r1mini.accounting import count_parameters, human, kv_cache_bytes_per_token, weight_bytes
 from r1mini.config import ModelConfig
 from r1mini.io import load
+from r1mini.io.published import read_config
 from r1mini.model import Transformer
 from r1mini.reasoning.rewards import R1_WEIGHTS, R1_ZERO_WEIGHTS
 from r1mini.reasoning.tokenizer import VOCAB_SIZE
@@ -42,9 +46,9 @@ from r1mini.training.pipeline import BaseConfig, DistillConfig, Pipeline, R1Conf
 from r1mini.training.state import find_checkpoint, sibling
 
 
-def info(name: str) -> str:
-    """A readable table of what the preset `name` costs, computed from the model it builds."""
-    config = ModelConfig.preset(name)
+def info(config: ModelConfig) -> str:
+    """A readable table of what `config` costs, computed from the model it builds (on meta)."""
+    name = config.name
     counts = count_parameters(config)
     lines = [
         f"{name}: {config.n_layers} blocks ({config.n_dense_layers} dense + {config.n_moe_layers} MoE), "
@@ -272,6 +276,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
         run_command(args)
+    except BrokenPipeError:  # the reader of stdout stopped (e.g. `| head`): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (ValueError, OSError, DivergedError) as e:
         if args.debug:
             raise
@@ -282,11 +288,19 @@ def main(argv: list[str] | None = None) -> None:
 
 def run_command(args: argparse.Namespace) -> None:
     if args.command == "info":
-        print(info(args.preset))
+        if (args.preset is None) == (args.config is None):
+            raise ValueError("info takes a preset name or --config PATH/config.json, one of the two")
+        if args.config is None:
+            print(info(ModelConfig.preset(args.preset)))
+        else:
+            path = Path(args.config)
+            print(info(read_config(path if path.is_dir() else path.parent)[0]))
         return
     with kernels.use(args.kernels):  # before anything imports triton (the interpreter switch)
         if args.command == "pipeline":
             pipeline(args)
+        elif args.command == "generate":
+            generate_command.run(args)
         else:
             train(args)
 
@@ -298,7 +312,8 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m r1mini", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     p_info = commands.add_parser("info", parents=[common], help="parameters, KV cache and memory of a preset")
-    p_info.add_argument("preset", choices=ModelConfig.preset_names())
+    p_info.add_argument("preset", nargs="?", choices=ModelConfig.preset_names())
+    p_info.add_argument("--config", default=None, help="a published config.json (DeepSeek's format) instead")
     for command, (help_text, trainer_class, names) in TRAINERS.items():
         sub = commands.add_parser(command, parents=[common], help=help_text)
         add_run_flags(sub, trainer_class.config_class, names)
@@ -328,6 +343,8 @@ def parser() -> argparse.ArgumentParser:
     p_pipe.add_argument("--steps", type=int, default=None, help="steps of every training stage (a quick try)")
     p_pipe.add_argument("--progress", action="store_true", help="show progress bars")
     add_kernels_flag(p_pipe)
+    generate_command.add_parser(commands, common)
+    add_kernels_flag(commands.choices["generate"])
     return parser
 
 

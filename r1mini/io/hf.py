@@ -1,11 +1,12 @@
 """Weights to and from Hugging Face `transformers`' DeepSeek-V3 (`DeepseekV3ForCausalLM`).
 
-Parameter names map one to one (`_NAMES`), with two layout changes: transformers fuses each MoE layer's
-expert gate and up projections into `experts.gate_up_proj` [E, 2·I, dim] and keeps `experts.down_proj`
-[E, dim, I]; released DeepSeek checkpoints instead list every expert (`experts.{j}.gate_proj.weight`);
-both are read. RoPE needs no permutation: both sides rotate DeepSeek's interleaved pairs
-(`rope_interleave=True`). MTP modules live at layer index `n_layers` in the released checkpoints
-(`model.layers.61.*` at 671B); `to_hf_state_dict` writes them there, `transformers` skips them.
+Parameter names map one to one (`BLOCK_NAMES`, `MTP_NAMES`), with two layout changes: transformers
+fuses each MoE layer's expert gate and up projections into `experts.gate_up_proj` [E, 2·I, dim] and
+keeps `experts.down_proj` [E, dim, I]; released DeepSeek checkpoints instead list every expert
+(`experts.{j}.gate_proj.weight`); both are read. RoPE needs no permutation: both sides rotate
+DeepSeek's interleaved pairs (`rope_interleave=True`). MTP modules live at layer index `n_layers`
+in the released checkpoints (`model.layers.61.*` at 671B); `to_hf_state_dict` writes them there,
+`transformers` skips them. The published format itself (FP8, shards) is `r1mini.io.published`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from r1mini.config import ModelConfig
 from r1mini.model import Transformer
 
 # r1mini name fragment inside a block -> transformers name fragment inside a decoder layer
-_NAMES = {
+BLOCK_NAMES = {
     "attn_norm.weight": "input_layernorm.weight",
     "ffn_norm.weight": "post_attention_layernorm.weight",
     "attn.wq.weight": "self_attn.q_proj.weight",
@@ -39,7 +40,7 @@ _NAMES = {
     "ffn.shared_experts.w2.weight": "mlp.shared_experts.down_proj.weight",
     "ffn.shared_experts.w3.weight": "mlp.shared_experts.up_proj.weight",
 }
-_MTP_NAMES = {
+MTP_NAMES = {
     "enorm.weight": "enorm.weight",
     "hnorm.weight": "hnorm.weight",
     "eh_proj.weight": "eh_proj.weight",
@@ -49,7 +50,7 @@ _MTP_NAMES = {
 
 def _block_to_hf(ours: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     """One block's tensors (names without the block prefix) in transformers' layout."""
-    out = {prefix + _NAMES[name]: t for name, t in ours.items() if name in _NAMES}
+    out = {prefix + BLOCK_NAMES[name]: t for name, t in ours.items() if name in BLOCK_NAMES}
     if "ffn.experts.w1" in ours:
         gate_up = torch.cat([ours["ffn.experts.w1"], ours["ffn.experts.w3"]], dim=1)  # [E, 2I, d]
         out[prefix + "mlp.experts.gate_up_proj"] = gate_up
@@ -81,7 +82,7 @@ def to_hf_state_dict(model: Transformer, include_mtp: bool = True) -> dict[str, 
     if include_mtp:
         for k, module in _group(state, r"mtp\.").items():
             prefix = f"model.layers.{config.n_layers + k}."
-            out.update({prefix + _MTP_NAMES[n]: t for n, t in module.items() if n in _MTP_NAMES})
+            out.update({prefix + MTP_NAMES[n]: t for n, t in module.items() if n in MTP_NAMES})
             block = {n.removeprefix("block."): t for n, t in module.items() if n.startswith("block.")}
             out.update(_block_to_hf(block, prefix))
             out[prefix + "embed_tokens.weight"] = state["embed.weight"]
@@ -91,7 +92,7 @@ def to_hf_state_dict(model: Transformer, include_mtp: bool = True) -> dict[str, 
 
 def _block_from_hf(theirs: dict[str, torch.Tensor], n_experts: int) -> dict[str, torch.Tensor]:
     """Inverse of `_block_to_hf`, accepting fused or per-expert tensors."""
-    back = {v: k for k, v in _NAMES.items()}
+    back = {v: k for k, v in BLOCK_NAMES.items()}
     out = {back[name]: t for name, t in theirs.items() if name in back}
     if "mlp.experts.gate_up_proj" in theirs:
         w1, w3 = theirs["mlp.experts.gate_up_proj"].chunk(2, dim=1)  # [E, I, d] each
@@ -117,7 +118,7 @@ def from_hf_state_dict(state: dict[str, torch.Tensor], config: ModelConfig) -> d
                 out[f"layers.{i}.{name}"] = t
         elif i < config.n_layers + config.n_mtp_layers:
             prefix = f"mtp.{i - config.n_layers}."
-            back = {v: k for k, v in _MTP_NAMES.items()}
+            back = {v: k for k, v in MTP_NAMES.items()}
             out.update({prefix + back[n]: t for n, t in block.items() if n in back})
             for name, t in _block_from_hf(block, config.n_routed_experts).items():
                 out[f"{prefix}block.{name}"] = t

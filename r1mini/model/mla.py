@@ -20,6 +20,7 @@ from torch import nn
 
 from r1mini.config import ModelConfig
 from r1mini.kernels import mla_attention, mla_attention_reference
+from r1mini.model.fp8 import dequantized
 from r1mini.model.norm import RMSNorm
 from r1mini.model.rope import apply_rope, softmax_scale
 
@@ -110,7 +111,8 @@ class MLA(nn.Module):
 
     def _absorb(self, q_nope, q_pe, latent, k_pe, start_pos, mask) -> torch.Tensor:
         """Attend in latent space: `q_nope·W^{UK}` against the cached `c^{KV}` (DeepSeek-V2 §2.1.2)."""
-        w_kv_b = self.wkv_b.weight.view(self.n_heads, self.nope + self.v_dim, self.kv_rank)
+        w_kv_b = dequantized(self.wkv_b, q_nope.dtype)  # [H·(nope + v), C] (FP8 checkpoints: dequantised)
+        w_kv_b = w_kv_b.view(self.n_heads, self.nope + self.v_dim, self.kv_rank)
         w_uk, w_uv = w_kv_b.split([self.nope, self.v_dim], dim=1)  # [H, nope, C], [H, v, C]
         q_lat = torch.einsum("bthd,hdc->bthc", q_nope, w_uk)  # [B, T, H, C]
         latent = self._cached("latent", latent, start_pos)  # [B, S, C]
