@@ -33,10 +33,16 @@ from typing import Any
 import torch
 
 from r1mini import generate_command, kernels
-from r1mini.accounting import count_parameters, human, kv_cache_bytes_per_token, weight_bytes
+from r1mini.accounting import (
+    count_parameters,
+    human,
+    kv_cache_bytes_per_token,
+    streamed_weight_bytes,
+    weight_bytes,
+)
 from r1mini.config import ModelConfig
 from r1mini.io import load
-from r1mini.io.published import read_config
+from r1mini.io.published import published_bytes, read_config
 from r1mini.model import Transformer
 from r1mini.reasoning.rewards import R1_WEIGHTS, R1_ZERO_WEIGHTS
 from r1mini.reasoning.tokenizer import VOCAB_SIZE
@@ -72,6 +78,11 @@ def info(config: ModelConfig) -> str:
     lines.append("Weights (main model):")
     for kind, n in weight_bytes(config).items():
         lines.append(f"  {kind:<16}{human(n, 'B'):>14}")
+    on_disk = published_bytes(config, fp8=config.score_func == "sigmoid")  # V3/R1 publish FP8, V2 bf16
+    lines += [
+        f"Published checkpoint (r1mini.io.save_published's layout): {human(on_disk, 'B')}",
+        f"Streamed, one block at a time (bf16): {human(streamed_weight_bytes(config), 'B')} of weights held",
+    ]
     return "\n".join(lines)
 
 

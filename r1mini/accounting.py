@@ -132,6 +132,18 @@ def weight_bytes(config: ModelConfig, include_mtp: bool = False) -> dict[str, in
     return {"bf16": bf16, "fp8": fp8}
 
 
+def streamed_weight_bytes(config: ModelConfig, bytes_per_element: int = 2) -> int:
+    """Weight bytes `load_pretrained(..., stream=True)` holds at its peak: the embedding, the final
+    norm and the head, which stay resident, plus the largest block, read for its forward and freed
+    after it (bf16 by default)."""
+    model = meta_model(config)
+
+    def size(module: nn.Module) -> int:
+        return sum(p.numel() for p in module.parameters()) * bytes_per_element
+
+    return size(model.embed) + size(model.norm) + size(model.head) + max(size(b) for b in model.layers)
+
+
 def human(n: float, unit: str = "") -> str:
     """1234567 -> '1.23 M' (or '1.23 MB' with unit 'B')."""
     for scale, suffix in ((1e12, "T"), (1e9, "G" if unit else "B"), (1e6, "M"), (1e3, "K")):

@@ -15,8 +15,9 @@ from safetensors.torch import load_file, save_file
 from transformers import DeepseekV3ForCausalLM
 
 from r1mini import ModelConfig, Transformer
+from r1mini.accounting import human
 from r1mini.io import from_hf_state_dict, load_pretrained, save_published
-from r1mini.io.published import expected_tensors, quantized
+from r1mini.io.published import expected_tensors, published_bytes, quantized
 from r1mini.kernels import act_quant_reference, fp8_gemm_reference
 from r1mini.model.fp8 import FP8Experts, FP8Linear
 from r1mini.reasoning.generate import generate
@@ -264,14 +265,23 @@ def test_the_671b_names_and_shapes_are_transformers_with_per_expert_weights_and_
 
 def test_info_reads_a_published_config(published, capsys):
     from r1mini.__main__ import main
+    from r1mini.bench.__main__ import main as bench
 
     main(["info", "--config", str(published[0] / "config.json")])
     out = capsys.readouterr().out
     assert out.startswith(
         "deepseek_v3: 3 blocks (1 dense + 2 MoE), dim 32, 4 heads, 8 routed experts (top-3)"
     )
-    main(["info", "deepseek-v3-671b"])
-    assert "total" in capsys.readouterr().out
+    index = json.loads((published[0] / "model.safetensors.index.json").read_text())
+    config = ModelConfig.from_hf(published[1].config, n_mtp_layers=1)
+    assert index["metadata"]["total_size"] == published_bytes(config)
+    assert (
+        f"Published checkpoint (r1mini.io.save_published's layout): {human(published_bytes(config), 'B')}"
+        in out
+    )
+    bench(["pretrained", "--prompt", "8", "--new", "2", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "resident" in out and "streamed / resident: decode" in out
 
 
 # ---- every error names the problem, before any weight is read ---------------------------------------

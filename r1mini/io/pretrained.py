@@ -13,7 +13,8 @@ compute through the FP8 kernels as DeepSeek serves the model (V3 paper §3.3).
 `stream=True` keeps only the embedding, the final norm and the head resident: each block's
 tensors are read from the shards just before its forward and freed right after
 (`WeightStream`), so one GPU, or a CPU box with enough disk, runs the 671B model's prefill with
-about one block in memory (~12 GB in bf16 at 671B: `r1mini.deployment` has the arithmetic).
+one block in memory beside them (27 GB of weights in bf16 at 671B, the largest MoE block being
+most of it: `r1mini.accounting.streamed_weight_bytes`).
 """
 
 from __future__ import annotations

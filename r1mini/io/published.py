@@ -243,6 +243,19 @@ def expected_tensors(config: ModelConfig, fp8: bool) -> dict[str, tuple[int, ...
     return shapes
 
 
+def published_bytes(config: ModelConfig, fp8: bool = True) -> int:
+    """Bytes of tensor data in a published checkpoint of `config` (what `save_published` writes):
+    1 per FP8 weight, 4 per scale and router bias, 2 per bf16 value; the MTP's copies included."""
+    total = 0
+    for key, shape in expected_tensors(config, fp8).items():
+        if key.endswith((SCALE, "e_score_correction_bias")):
+            per = 4
+        else:
+            per = 1 if fp8 and quantized(key) else 2
+        total += math.prod(shape) * per
+    return total
+
+
 def to_published_names(model: Transformer) -> dict[str, torch.Tensor]:
     """`model`'s tensors under the published names: `to_hf_state_dict`'s, with every routed expert
     on its own instead of transformers' fused [E, …] tensors."""
