@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from hf_models import CASES, tiny_hf_model
+from helpers import HF_CASES, tiny_hf_model
 
 from r1mini import (
     ModelConfig,
@@ -53,10 +53,10 @@ def test_the_whole_671b_model_builds_on_meta():
     assert all(p.device.type == "meta" for p in model.parameters())
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", sorted(HF_CASES))
 def test_counts_equal_transformers(case):
     """An independent count: transformers' model of the same config has the same parameters."""
-    hf_model = tiny_hf_model(**CASES[case])
+    hf_model = tiny_hf_model(**HF_CASES[case])
     config = ModelConfig.from_hf(hf_model.config)
     assert count_parameters(config)["total"] == sum(p.numel() for p in hf_model.parameters())
 

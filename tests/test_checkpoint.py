@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hf_models import tiny_hf_model
+from helpers import tiny_hf_model
 
 from r1mini import ModelConfig, Transformer
 from r1mini.io import (

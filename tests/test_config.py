@@ -1,7 +1,7 @@
 """ModelConfig: presets, Hugging Face conversion, and one test per validation rule."""
 
 import pytest
-from hf_models import tiny_hf_model
+from helpers import tiny_hf_model
 
 from r1mini import ModelConfig
 

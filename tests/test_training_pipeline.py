@@ -163,6 +163,7 @@ def test_distillation_and_rl_on_the_student_at_equal_compute(tmp_path):
     assert spent[-1] >= budget and (len(spent) == 1 or spent[-2] < budget)  # stopped once past it
 
 
+@pytest.mark.cli
 def test_cli_runs_the_base_and_r1_zero_pipelines(tmp_path, capsys):
     main(["pipeline", "base", "--preset", "nano", "--out", str(tmp_path / "base"), "--steps", "1"])
     out = capsys.readouterr().out

@@ -1,7 +1,7 @@
 """r1mini.viz.deployment: the chapter 11 figures are labelled and show the deployment arithmetic."""
 
 import torch
-from test_viz import assert_labelled
+from helpers import assert_labelled
 
 from r1mini import ModelConfig
 from r1mini.deployment import Hardware, decode_step, memory_plan, place_experts
