@@ -11,6 +11,7 @@ from r1mini import (
     kv_cache_bytes_per_token,
     weight_bytes,
 )
+from r1mini.io import config_from_hf
 
 V3 = ModelConfig.preset("deepseek-v3-671b")
 
@@ -57,7 +58,7 @@ def test_the_whole_671b_model_builds_on_meta():
 def test_counts_equal_transformers(case):
     """An independent count: transformers' model of the same config has the same parameters."""
     hf_model = tiny_hf_model(**HF_CASES[case])
-    config = ModelConfig.from_hf(hf_model.config)
+    config = config_from_hf(hf_model.config)
     assert count_parameters(config)["total"] == sum(p.numel() for p in hf_model.parameters())
 
 
