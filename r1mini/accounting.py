@@ -9,13 +9,13 @@ cached); FP8 weight storage follows §3.3 (E4M3 with one fp32 scale per 128×128
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import torch
 from torch import nn
 
 from r1mini.config import ModelConfig
+from r1mini.fp8_format import weight_nbytes
 from r1mini.model import Experts, Transformer
 
 COMPONENTS = (
@@ -108,8 +108,8 @@ def kv_cache_bytes_per_token(config: ModelConfig, bytes_per_element: int = 2) ->
 
 def weight_bytes(config: ModelConfig, include_mtp: bool = False) -> dict[str, int]:
     """Bytes to hold the weights: all in bf16, or DeepSeek-V3's FP8 layout (§3.3): every projection
-    matrix (attention, dense and expert FFNs) in E4M3 plus one fp32 scale per 128×128 block; embedding,
-    head, norms and gates stay in bf16."""
+    matrix (attention, dense and expert FFNs) in E4M3 plus one fp32 scale per 128×128 block
+    (`fp8_format.weight_nbytes`); embedding, head, norms and gates stay in bf16."""
     model = meta_model(config)
     matrices: set[int] = set()
     for name, module in model.named_modules():
@@ -124,9 +124,7 @@ def weight_bytes(config: ModelConfig, include_mtp: bool = False) -> dict[str, in
             continue
         bf16 += 2 * p.numel()
         if id(p) in matrices:
-            rows, cols = p.shape[-2:]
-            blocks = math.ceil(rows / 128) * math.ceil(cols / 128) * (p.numel() // (rows * cols))
-            fp8 += p.numel() + 4 * blocks
+            fp8 += weight_nbytes(p.shape)
         else:
             fp8 += 2 * p.numel()
     return {"bf16": bf16, "fp8": fp8}

@@ -27,6 +27,7 @@ import torch
 
 from r1mini.accounting import count_parameters, kv_cache_bytes_per_token, weight_bytes
 from r1mini.config import ModelConfig
+from r1mini.fp8_format import activation_nbytes, weight_nbytes
 
 Precision = Literal["bf16", "fp8"]
 CacheKind = Literal["absorbed_mla", "naive_mla", "mha"]
@@ -34,8 +35,6 @@ Scheme = Literal["contiguous", "round_robin", "balanced"]
 PRECISIONS: tuple[Precision, ...] = ("bf16", "fp8")
 CACHE_KINDS: tuple[CacheKind, ...] = ("absorbed_mla", "naive_mla", "mha")
 SCHEMES: tuple[Scheme, ...] = ("contiguous", "round_robin", "balanced")
-FP8_BLOCK = 128  # §3.3.2: weights scaled per 128×128 block, activations per 1×128 tile
-SCALE_BYTES = 4  # one fp32 scale per block or tile (`weight_scale_inv`, `act_quant` in inference/)
 
 
 def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
@@ -202,11 +201,8 @@ def expert_bytes(config: ModelConfig, precision: Precision = "fp8") -> int:
     """Bytes of one routed expert (w1, w3: [moe_inter_dim, dim], w2: [dim, moe_inter_dim]): two per
     parameter in bf16; in FP8 one per parameter plus an fp32 scale per 128×128 block (§3.3.2)."""
     _check_choice("precision", precision, PRECISIONS)
-    params = 3 * config.dim * config.moe_inter_dim
-    if precision == "bf16":
-        return 2 * params
-    blocks = 3 * math.ceil(config.dim / FP8_BLOCK) * math.ceil(config.moe_inter_dim / FP8_BLOCK)
-    return params + SCALE_BYTES * blocks
+    shape = (3, config.moe_inter_dim, config.dim)  # w1, w3 and w2ᵀ: three matrices of one size
+    return 2 * math.prod(shape) if precision == "bf16" else weight_nbytes(shape)
 
 
 def expert_parallel(
@@ -259,9 +255,7 @@ def all_to_all_bytes(
         raise ValueError(f"copies={copies} must be >= 0 (destinations per token)")
 
     def one_copy(precision: Precision) -> int:
-        if precision == "bf16":
-            return 2 * config.dim
-        return config.dim + SCALE_BYTES * math.ceil(config.dim / FP8_BLOCK)
+        return 2 * config.dim if precision == "bf16" else activation_nbytes(config.dim)
 
     per_layer = copies * (one_copy(dispatch) + one_copy(combine))
     return {
