@@ -22,6 +22,7 @@ from r1mini.training.pipeline import (
     Pipeline,
     R1Config,
     RejectionConfig,
+    judge_samples,
     keep_verified,
     student_compute,
     student_config,
@@ -76,6 +77,33 @@ def test_keep_verified_keeps_only_right_well_formed_single_language_responses():
     kept = keep_verified(samples)
     assert [(k.thinking, k.answer) for k in kept] == [(task.thinking, task.answer), ("", task.answer)]
     assert all(k.prompt == task.prompt and k.check(k.answer) for k in kept)
+    verdicts = [j.verdict for j in judge_samples(samples)]
+    assert verdicts == ["kept", "repeat", "kept", "wrong answer", "malformed", "mixed language", "malformed"]
+
+
+def test_judge_samples_names_the_reason_and_keeps_each_prompt_apart():
+    a, b = generate_tasks("arithmetic", 2, seed=0, split="train", difficulty=3)
+    right = render_completion(a.thinking, a.answer)
+    foreign = a.thinking.replace("\n", " carry\n", 1)  # one word outside the arithmetic language
+    samples = [
+        (a, right),
+        (a, right),  # the same text again
+        (a, render_completion(a.thinking, str(int(a.answer) + 1))),
+        (a, right + " done"),  # text after the answer
+        (a, render_completion(foreign, a.answer)),
+        (b, right),  # a's response is wrong for b
+        (b, render_completion(b.thinking, b.answer)),
+    ]
+    judged = judge_samples(samples)
+    verdicts = [j.verdict for j in judged]
+    expected = ["kept", "repeat", "wrong answer", "malformed", "mixed language", "wrong answer", "kept"]
+    assert verdicts == expected
+    kept = [j.example for j in judged if j.verdict == "kept"]
+    assert [(t.prompt, t.thinking, t.answer) for t in kept] == [
+        (a.prompt, a.thinking, a.answer),
+        (b.prompt, b.thinking, b.answer),
+    ]
+    assert all(j.example is None for j in judged if j.verdict != "kept")
 
 
 def test_student_compute_counts_token_forwards():

@@ -108,24 +108,51 @@ class RejectionConfig:
         return sample_tasks(self.kinds, self.prompts, self.seed, 0, "train", self.difficulty)
 
 
-def keep_verified(samples: Iterable[tuple[Task, str]]) -> list[Task]:
-    """The responses a rule verifies, each as a task whose reference thinking and answer are the
-    response's: right answer, well-formed, and reasoning all in the task's language (R1 §2.3.3
-    "filtered out chain-of-thought with mixed languages"); repeats of a kept response are dropped."""
-    kept: list[Task] = []
+# What rejection sampling makes of one response: "kept" (a new example), "repeat" (verified, but
+# word for word a response kept before), or dropped, and why
+VERDICTS = ("kept", "repeat", "malformed", "wrong answer", "mixed language")
+VERIFIED = ("kept", "repeat")  # the verdicts of responses that pass the rule
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One response judged: its `verdict` (one of `VERDICTS`) and, when kept, the `example` it
+    adds: its task with the response's thinking and answer as the reference."""
+
+    verdict: str
+    example: Task | None = None
+
+
+def judge_samples(samples: Iterable[tuple[Task, str]]) -> list[Judged]:
+    """Rejection sampling's rule (R1 §2.3.3) on each (task, response), in order. A response is
+    verified when it is well-formed ("malformed" otherwise), has the right answer ("wrong answer")
+    and reasons only in the task's language ("mixed language": R1 "filtered out chain-of-thought
+    with mixed languages"; an empty <think> block has no language to check). A verified response
+    is "kept" the first time its (prompt, thinking, answer) is seen, a "repeat" after that."""
+    judged: list[Judged] = []
     seen: set[tuple[str, str, str]] = set()
     for task, response in samples:
         record = score_sample(task, response)
         parsed = parse_response(response)
-        if parsed.thinking is None or parsed.answer is None or not (record.correct and record.well_formed):
-            continue
-        if parsed.thinking and language_reward(response, task).value < 1.0:  # empty: no language to check
-            continue
-        key = (task.prompt, parsed.thinking, parsed.answer)
-        if key not in seen:
-            seen.add(key)
-            kept.append(dataclasses.replace(task, thinking=parsed.thinking, answer=parsed.answer))
-    return kept
+        if parsed.thinking is None or parsed.answer is None or not record.well_formed:
+            judged.append(Judged("malformed"))
+        elif not record.correct:
+            judged.append(Judged("wrong answer"))
+        elif parsed.thinking and language_reward(response, task).value < 1.0:
+            judged.append(Judged("mixed language"))
+        elif (task.prompt, parsed.thinking, parsed.answer) in seen:
+            judged.append(Judged("repeat"))
+        else:
+            seen.add((task.prompt, parsed.thinking, parsed.answer))
+            example = dataclasses.replace(task, thinking=parsed.thinking, answer=parsed.answer)
+            judged.append(Judged("kept", example))
+    return judged
+
+
+def keep_verified(samples: Iterable[tuple[Task, str]]) -> list[Task]:
+    """The examples rejection sampling keeps (`judge_samples`): each verified response once, as a
+    task whose reference thinking and answer are the response's."""
+    return [j.example for j in judge_samples(samples) if j.example is not None]
 
 
 def rejection_sample(model: Transformer, config: RejectionConfig) -> tuple[list[Task], int]:

@@ -1,10 +1,10 @@
 """Chapter 07 views: R1's four training stages (R1 paper §2.3) in miniature.
 
-* `rejection_verdicts`, `rejection_summary`, `rejection_figure`: rejection sampling (§2.3.3).
-  k responses are sampled for each prompt and `r1mini.training.pipeline.keep_verified` keeps the
-  verified ones: right answer, well-formed, reasoning in the task's language, each distinct
-  response once. The verdicts say what became of every response; the figure draws them as a
-  prompts × samples grid and shows how the kept set grows with k.
+* `rejection_summary`, `rejection_figure`: rejection sampling (§2.3.3). k responses are sampled
+  for each prompt and `r1mini.training.pipeline.judge_samples` says what became of each: kept
+  (right answer, well-formed, reasoning in the task's language, a new response), a repeat, or
+  dropped and why. The figure draws those verdicts as a prompts × samples grid and shows how the
+  kept set grows with k.
 * `pipeline_figure`: every stage's metric history (`history.json` of the `r1` checkpoint, or a
   `Pipeline`'s `history(stage)`) on one axis, stage after stage, the stages marked.
 * `checkpoints_figure`: the `metrics.json` of several checkpoints side by side (§3's pass@1).
@@ -18,18 +18,14 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from r1mini.reasoning.evaluate import score_sample
-from r1mini.reasoning.task import Task
 from r1mini.reasoning.template import parse_response
-from r1mini.training.pipeline import keep_verified
+from r1mini.training.pipeline import VERDICTS, VERIFIED
 from r1mini.viz.reasoning import moving_average
 from r1mini.viz.style import FIGURE_HEIGHT, OKABE_ITO, styled
 
 Record = Mapping[str, Any]
 
 # ---- rejection sampling (R1 §2.3.3) ---------------------------------------------------------------
-VERDICTS = ("kept", "repeat", "malformed", "wrong answer", "mixed language")
-VERIFIED = ("kept", "repeat")  # the verdicts of responses that pass the rule
 NOT_DRAWN = "not drawn"  # a cell of the grid beyond the k samples drawn
 VERDICT_LABELS = {
     "kept": "kept: a new example",
@@ -47,36 +43,6 @@ VERDICT_COLORS = {
     "mixed language": OKABE_ITO[4],  # reddish purple
     NOT_DRAWN: "#eeeeee",
 }
-
-
-def rejection_verdicts(samples: Sequence[tuple[Task, str]]) -> list[str]:
-    """What `keep_verified` does with each (task, response), in order, one of `VERDICTS`.
-
-    "kept": the response adds an example to what `keep_verified` keeps from the samples of its
-    prompt seen so far; "repeat": it passes the rule but repeats a kept response word for word;
-    otherwise it is dropped, and the verdict says why: "malformed" (format reward 0), "wrong
-    answer", or "mixed language" (right and well-formed, but its reasoning has words outside the
-    task's language: R1 "filtered out chain-of-thought with mixed languages", §2.3.3).
-    """
-    seen: dict[str, list[tuple[Task, str]]] = {}  # prompt -> its samples so far
-    verdicts = []
-    for task, response in samples:
-        group = seen.setdefault(task.prompt, [])
-        before = len(keep_verified(group))
-        group.append((task, response))
-        if len(keep_verified(group)) > before:
-            verdicts.append("kept")
-        elif keep_verified([(task, response)]):
-            verdicts.append("repeat")
-        else:
-            record = score_sample(task, response)
-            if not record.well_formed:
-                verdicts.append("malformed")
-            elif not record.correct:
-                verdicts.append("wrong answer")
-            else:
-                verdicts.append("mixed language")
-    return verdicts
 
 
 def _check_grid(verdicts: Sequence[Sequence[str]], k: int) -> None:
