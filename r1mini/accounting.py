@@ -63,7 +63,8 @@ def count_parameters(config: ModelConfig) -> dict:
 
     Returns a dict with `total` (main model, MTP excluded), `activated` (per token: everything but the
     routed experts, plus `K_r / N_r` of those), `mtp` (parameters unique to the MTP modules; they reuse
-    the embedding and head), `mtp_activated`, and `breakdown` / `mtp_breakdown`: component -> count.
+    the embedding and head), `mtp_activated`, and by component (component -> count) `breakdown`,
+    `activated_breakdown`, `mtp_breakdown` and `mtp_activated_breakdown`.
     """
     model = meta_model(config)
     main = dict.fromkeys(COMPONENTS, 0)
@@ -76,17 +77,19 @@ def count_parameters(config: ModelConfig) -> dict:
             main[_component(name)] += p.numel()
     share = config.n_activated_experts / config.n_routed_experts
 
-    def activated(counts: dict[str, int]) -> int:
-        routed = counts.get("routed_experts", 0)
-        return sum(counts.values()) - routed + round(routed * share)
+    def activated(counts: dict[str, int]) -> dict[str, int]:
+        return {part: round(n * share) if part == "routed_experts" else n for part, n in counts.items()}
 
+    main_activated, mtp_activated = activated(main), activated(mtp)
     return {
         "total": sum(main.values()),
-        "activated": activated(main),
+        "activated": sum(main_activated.values()),
         "mtp": sum(mtp.values()),
-        "mtp_activated": activated(mtp),
+        "mtp_activated": sum(mtp_activated.values()),
         "breakdown": main,
+        "activated_breakdown": main_activated,
         "mtp_breakdown": mtp,
+        "mtp_activated_breakdown": mtp_activated,
     }
 
 

@@ -34,6 +34,13 @@ def test_671b_activated_per_token():
     assert counts["activated"] == always_on + V3.n_moe_layers * V3.n_activated_experts * expert
     assert abs(counts["activated"] - 37e9) <= 0.6e9
     assert parts["embedding"] == parts["head"] == 129280 * 7168  # the 0.9B each
+    active = counts["activated_breakdown"]
+    assert active["routed_experts"] == V3.n_moe_layers * V3.n_activated_experts * expert
+    assert {k: v for k, v in active.items() if k != "routed_experts"} == {
+        k: v for k, v in parts.items() if k != "routed_experts"
+    }
+    assert sum(active.values()) == counts["activated"]
+    assert sum(counts["mtp_activated_breakdown"].values()) == counts["mtp_activated"]
 
 
 def test_671b_mtp_module():

@@ -48,19 +48,14 @@ COMPONENT_LABELS = {
 
 def parameter_rows(configs: Mapping[str, ModelConfig]) -> list[tuple[str, dict[str, int]]]:
     """(bar label, component -> parameters) for each model: its total and its parameters
-    activated per token (routed experts × K_r / N_r), each with its MTP module apart."""
+    activated per token (`count_parameters`' breakdowns), each with its MTP module apart."""
     if not configs:
         raise ValueError("configs is empty: give model name -> ModelConfig")
     rows = []
     for name, config in configs.items():
         counts = count_parameters(config)
         total = {**counts["breakdown"], "mtp": counts["mtp"]}
-        share = config.n_activated_experts / config.n_routed_experts
-        activated = {
-            **total,
-            "routed_experts": round(total["routed_experts"] * share),
-            "mtp": counts["mtp_activated"],
-        }
+        activated = {**counts["activated_breakdown"], "mtp": counts["mtp_activated"]}
         rows += [(f"{name}: total", total), (f"{name}: activated per token", activated)]
     return rows
 
