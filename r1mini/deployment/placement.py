@@ -82,7 +82,9 @@ class EPTraffic:
 
     Attributes:
         placement: expert ids per device (`place_experts`).
-        load: [D] (token, expert) pairs each device computes.
+        pairs: [D, E] (token, expert) pairs each device computes for each expert (an expert's
+            pairs are split among the devices holding a copy of it).
+        load: [D] (token, expert) pairs each device computes, `pairs` summed over experts.
         traffic: [D, D] dispatched copies from a token's home device (row) to a device hosting
             one of its experts (column); a token goes once to each device it needs, whatever the
             number of its experts there. The diagonal stays local; the rest crosses devices.
@@ -91,6 +93,7 @@ class EPTraffic:
     """
 
     placement: list[list[int]]
+    pairs: torch.Tensor
     load: torch.Tensor
     traffic: torch.Tensor
     devices_per_token: torch.Tensor
@@ -136,7 +139,9 @@ def simulate_expert_parallel(ids: torch.Tensor, home: torch.Tensor, placement: l
     for e, h in enumerate(hosts):
         table[e, : len(h)] = torch.tensor(h)
     device = table[ids, slot % copies[ids]]  # [N, k] the device that computes each pair
-    load = torch.bincount(device.flatten(), minlength=n_devices)  # [D]
+    pairs = torch.zeros(n_devices, n_experts, dtype=torch.long)  # [D, E]
+    one_each = torch.ones(ids.numel(), dtype=torch.long)
+    pairs.index_put_((device.flatten(), ids.flatten()), one_each, accumulate=True)
     reached = torch.zeros(n_tokens, n_devices, dtype=torch.bool)
     reached[torch.arange(n_tokens).unsqueeze(1), device] = True  # [N, D]
     traffic = torch.zeros(n_devices, n_devices, dtype=torch.long)
@@ -145,7 +150,8 @@ def simulate_expert_parallel(ids: torch.Tensor, home: torch.Tensor, placement: l
     others[torch.arange(n_tokens), home] = False
     return EPTraffic(
         placement=placement,
-        load=load,
+        pairs=pairs,
+        load=pairs.sum(1),
         traffic=traffic,
         devices_per_token=reached.sum(-1),
         leaves_home=others.any(-1),
