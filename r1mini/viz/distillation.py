@@ -28,6 +28,7 @@ from r1mini.reasoning.task import Task
 from r1mini.training.grpo import GRPOConfig
 from r1mini.training.pipeline import student_compute
 from r1mini.training.trainer import TrainConfig
+from r1mini.viz.reasoning import metrics_table
 from r1mini.viz.style import FIGURE_HEIGHT, OKABE_ITO, styled
 
 Record = Mapping[str, Any]
@@ -225,17 +226,12 @@ def students_figure(metrics: Mapping[str, Mapping[str, Any]], title: str) -> go.
     """Grouped bars: each checkpoint's accuracy (name -> its `metrics.json`, or a section of it
     such as `student_rl`) in the three `SETTINGS`, with ±1 binomial standard error over the
     held-out questions (an upper bound where a question's several samples are averaged)."""
-    if not metrics:
-        raise ValueError("metrics is empty: give checkpoint name -> its metrics.json")
-    for name, m in metrics.items():
-        for section, key, _ in SETTINGS:
-            if key not in m.get(section, {}):
-                raise ValueError(f"metrics[{name!r}] has no [{section!r}][{key!r}]")
+    table = metrics_table(metrics, SETTINGS)
     labels = [label for _, _, label in SETTINGS]
     fig = go.Figure()
-    for (name, m), color in zip(metrics.items(), OKABE_ITO, strict=False):
-        values = [float(m[section][key]) for section, key, _ in SETTINGS]
-        errors = [standard_error(v, int(m["held_out_tasks"])) for v in values]
+    for (name, row), color in zip(table.items(), OKABE_ITO, strict=False):
+        values = list(row.values())
+        errors = [standard_error(v, int(metrics[name]["held_out_tasks"])) for v in values]
         fig.add_bar(
             x=labels,
             y=values,
