@@ -130,6 +130,11 @@ def test_empty_sets_are_refused_with_the_reason(tmp_path):
         Pipeline(tmp_path, progress=False).rejection("rs", untrained, config)
     with pytest.raises(ValueError, match="samples_per_prompt=0"):
         RejectionConfig(samples_per_prompt=0)
+    # the task fields and their rules are the training runs' (TaskConfig)
+    with pytest.raises(ValueError, match=r"RejectionConfig: kinds=\('poems',\) must be non-empty, from"):
+        RejectionConfig(kinds=["poems"])
+    with pytest.raises(ValueError, match="TrainConfig: template='plain' must be one of"):
+        TrainConfig(template="plain")
 
 
 def test_r1_pipeline_runs_end_to_end_and_restarts_skip_finished_stages(tmp_path):

@@ -37,9 +37,9 @@ from r1mini.reasoning.evaluate import score_sample
 from r1mini.reasoning.generate import generate
 from r1mini.reasoning.rewards import R1_WEIGHTS, language_reward
 from r1mini.reasoning.task import Task
-from r1mini.reasoning.template import TEMPLATES, decode_response, encode_prompt, parse_response
+from r1mini.reasoning.template import decode_response, encode_prompt, parse_response
 from r1mini.reasoning.tokenizer import VOCAB_SIZE
-from r1mini.training.data import Batch, encode_batch, sample_tasks, step_seed
+from r1mini.training.data import Batch, TaskConfig, encode_batch, sample_tasks, step_seed
 from r1mini.training.grpo import GRPOConfig, GRPOTrainer
 from r1mini.training.loop import CHECKPOINT, Metrics, TrainingRun
 from r1mini.training.state import load_training_state, read_state, save_training_state
@@ -72,36 +72,27 @@ class ExampleBatches:
 
 # ---- rejection sampling (R1 §2.3.3) -----------------------------------------------------------------
 @dataclass
-class RejectionConfig:
+class RejectionConfig(TaskConfig):
     """Rejection sampling: `samples_per_prompt` responses to each of `prompts` training tasks
-    (drawn by `sample_tasks(kinds, prompts, seed, 0, "train", difficulty)`), sampled at
-    `temperature` / `top_p` (R1's evaluation setting, §3, by default) in batches of `batch_size`."""
+    (drawn by `sample_tasks(kinds, prompts, seed, 0, "train", difficulty)`, `TaskConfig`'s fields),
+    sampled at `temperature` / `top_p` (R1's evaluation setting, §3, by default) in batches of
+    `batch_size`."""
 
     prompts: int = 512
     samples_per_prompt: int = 4
     temperature: float = 0.6
     top_p: float | None = 0.95
-    kinds: tuple[str, ...] = ("arithmetic",)
-    difficulty: int | None = None
-    template: str = "r1-chat"
-    seed: int = 0
-    max_new_tokens: int = 128
     batch_size: int = 128
 
-    def __post_init__(self) -> None:
-        self.kinds = tuple(self.kinds)
-        rules = [
+    def rules(self) -> list[tuple[str, bool, str]]:
+        return [
+            *super().rules(),
             ("prompts", self.prompts >= 1, ">= 1"),
             ("samples_per_prompt", self.samples_per_prompt >= 1, ">= 1"),
             ("temperature", self.temperature > 0, "> 0 (greedy samples would all be alike)"),
             ("top_p", self.top_p is None or 0 < self.top_p <= 1, "None or in (0, 1]"),
-            ("template", self.template in TEMPLATES, f"one of {list(TEMPLATES)}"),
-            ("max_new_tokens", self.max_new_tokens >= 1, ">= 1"),
             ("batch_size", self.batch_size >= 1, ">= 1"),
         ]
-        for name, ok, rule in rules:
-            if not ok:
-                raise ValueError(f"RejectionConfig: {name}={getattr(self, name)!r} must be {rule}")
 
     def tasks(self) -> list[Task]:
         """The prompts to sample, the same on every call."""
