@@ -1,6 +1,7 @@
 # Two commands for a fresh machine (each installs what it needs into .venv):
 #   make book    the main job: execute every chapter and build the website into book/_build/html
 #   make test    ruff and the fast test suite (model parity, kernels, training, notebooks, website)
+# Also: `make test-fast` runs the unit tier only (no notebooks, website, sm_90 compiles, bench, CLI).
 # Also: `make lab` opens JupyterLab on notebooks/, `make demo` prints what DeepSeek-V3 671B is made of.
 # TORCH pins the PyTorch wheel installed before everything else (the CPU build where one is local).
 PYTHON ?= python3
@@ -8,7 +9,10 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 
-.PHONY: book lab demo test test-slow lint clean
+.PHONY: book lab demo test test-fast test-slow lint clean
+
+# the tiers `make test-fast` leaves out (markers registered in pyproject.toml)
+INTEGRATION := not slow and not notebooks and not book and not compile and not bench and not cli
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +38,9 @@ lint: $(VENV)/.installed
 
 test: lint
 	$(PY) -m pytest -q
+
+test-fast: lint
+	$(PY) -m pytest -q -m "$(INTEGRATION)"
 
 test-slow: $(VENV)/.installed
 	$(PY) -m pytest -q -m slow

@@ -9,13 +9,13 @@ cached); FP8 weight storage follows §3.3 (E4M3 with one fp32 scale per 128×128
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import torch
 from torch import nn
 
 from r1mini.config import ModelConfig
+from r1mini.fp8_format import weight_nbytes
 from r1mini.model import Experts, Transformer
 
 COMPONENTS = (
@@ -63,7 +63,8 @@ def count_parameters(config: ModelConfig) -> dict:
 
     Returns a dict with `total` (main model, MTP excluded), `activated` (per token: everything but the
     routed experts, plus `K_r / N_r` of those), `mtp` (parameters unique to the MTP modules; they reuse
-    the embedding and head), `mtp_activated`, and `breakdown` / `mtp_breakdown`: component -> count.
+    the embedding and head), `mtp_activated`, and by component (component -> count) `breakdown`,
+    `activated_breakdown`, `mtp_breakdown` and `mtp_activated_breakdown`.
     """
     model = meta_model(config)
     main = dict.fromkeys(COMPONENTS, 0)
@@ -76,17 +77,19 @@ def count_parameters(config: ModelConfig) -> dict:
             main[_component(name)] += p.numel()
     share = config.n_activated_experts / config.n_routed_experts
 
-    def activated(counts: dict[str, int]) -> int:
-        routed = counts.get("routed_experts", 0)
-        return sum(counts.values()) - routed + round(routed * share)
+    def activated(counts: dict[str, int]) -> dict[str, int]:
+        return {part: round(n * share) if part == "routed_experts" else n for part, n in counts.items()}
 
+    main_activated, mtp_activated = activated(main), activated(mtp)
     return {
         "total": sum(main.values()),
-        "activated": activated(main),
+        "activated": sum(main_activated.values()),
         "mtp": sum(mtp.values()),
-        "mtp_activated": activated(mtp),
+        "mtp_activated": sum(mtp_activated.values()),
         "breakdown": main,
+        "activated_breakdown": main_activated,
         "mtp_breakdown": mtp,
+        "mtp_activated_breakdown": mtp_activated,
     }
 
 
@@ -108,8 +111,8 @@ def kv_cache_bytes_per_token(config: ModelConfig, bytes_per_element: int = 2) ->
 
 def weight_bytes(config: ModelConfig, include_mtp: bool = False) -> dict[str, int]:
     """Bytes to hold the weights: all in bf16, or DeepSeek-V3's FP8 layout (§3.3): every projection
-    matrix (attention, dense and expert FFNs) in E4M3 plus one fp32 scale per 128×128 block; embedding,
-    head, norms and gates stay in bf16."""
+    matrix (attention, dense and expert FFNs) in E4M3 plus one fp32 scale per 128×128 block
+    (`fp8_format.weight_nbytes`); embedding, head, norms and gates stay in bf16."""
     model = meta_model(config)
     matrices: set[int] = set()
     for name, module in model.named_modules():
@@ -124,9 +127,7 @@ def weight_bytes(config: ModelConfig, include_mtp: bool = False) -> dict[str, in
             continue
         bf16 += 2 * p.numel()
         if id(p) in matrices:
-            rows, cols = p.shape[-2:]
-            blocks = math.ceil(rows / 128) * math.ceil(cols / 128) * (p.numel() // (rows * cols))
-            fp8 += p.numel() + 4 * blocks
+            fp8 += weight_nbytes(p.shape)
         else:
             fp8 += 2 * p.numel()
     return {"bf16": bf16, "fp8": fp8}

@@ -3,7 +3,8 @@
 The fields follow DeepSeek-V3's `inference/model.py` (`ModelArgs`) and the V3 paper (arXiv 2412.19437):
 §2.1.1 for Multi-head Latent Attention, §2.1.2 for DeepSeekMoE, §2.2 for multi-token prediction and
 §4.3 for the YaRN context extension. Presets hold the published configurations (V2-Lite, V2, V3/R1)
-and two miniatures that train on a laptop CPU. A config is validated when it is built: an impossible
+and two miniatures that train on a laptop CPU (`r1mini.io.hf` converts to and from `transformers`'
+configs). A config is validated when it is built: an impossible
 combination raises `ValueError` naming the field, its value and the rule it breaks.
 """
 
@@ -130,119 +131,6 @@ class ModelConfig:
         if name not in _PRESETS:
             raise ValueError(f"preset {name!r} is unknown; choose one of {sorted(_PRESETS)}")
         return cls(**{"name": name, **_PRESETS[name], **overrides})
-
-    # ---- Hugging Face interop ------------------------------------------------------------------
-    @classmethod
-    def from_hf(cls, hf_config: Any, **overrides: Any) -> ModelConfig:
-        """Convert a `transformers.DeepseekV3Config` or `DeepseekV2Config` (V2: softmax gate, group
-        score = best expert, `topk_method` "greedy" meaning a single group)."""
-        c = hf_config
-        v2 = getattr(c, "model_type", "") == "deepseek_v2"
-        single_group = v2 and getattr(c, "topk_method", "greedy") == "greedy"
-        unsupported = {
-            "rope_interleave": (getattr(c, "rope_interleave", True), True),
-            "attention_bias": (getattr(c, "attention_bias", False), False),
-            "hidden_act": (getattr(c, "hidden_act", "silu"), "silu"),
-            "num_key_value_heads": (
-                getattr(c, "num_key_value_heads", c.num_attention_heads),
-                c.num_attention_heads,
-            ),
-        }
-        for field, (value, needed) in unsupported.items():
-            if value != needed:
-                raise ValueError(f"from_hf: {field}={value!r} is not supported; r1mini needs {needed!r}")
-        rope = dict(getattr(c, "rope_parameters", None) or {})
-        yarn = rope.get("rope_type", "default") == "yarn"
-        fields = dict(
-            name=getattr(c, "name_or_path", "") or "from-hf",
-            vocab_size=c.vocab_size,
-            dim=c.hidden_size,
-            inter_dim=c.intermediate_size,
-            moe_inter_dim=c.moe_intermediate_size,
-            n_layers=c.num_hidden_layers,
-            n_dense_layers=min(c.first_k_dense_replace, c.num_hidden_layers),
-            n_heads=c.num_attention_heads,
-            n_routed_experts=c.n_routed_experts,
-            n_shared_experts=c.n_shared_experts,
-            n_activated_experts=c.num_experts_per_tok,
-            n_expert_groups=1 if single_group else c.n_group,
-            n_limited_groups=1 if single_group else c.topk_group,
-            score_func="softmax" if v2 else "sigmoid",
-            route_scale=float(c.routed_scaling_factor),
-            norm_topk_prob=bool(c.norm_topk_prob),
-            q_lora_rank=c.q_lora_rank or 0,
-            kv_lora_rank=c.kv_lora_rank,
-            qk_nope_head_dim=c.qk_nope_head_dim,
-            qk_rope_head_dim=c.qk_rope_head_dim,
-            v_head_dim=c.v_head_dim,
-            max_seq_len=c.max_position_embeddings,
-            original_seq_len=int(rope.get("original_max_position_embeddings", c.max_position_embeddings)),
-            rope_theta=float(rope.get("rope_theta", 10000.0)),
-            rope_factor=1.0,
-            n_mtp_layers=getattr(c, "num_nextn_predict_layers", 0) or 0,
-            norm_eps=c.rms_norm_eps,
-            init_std=c.initializer_range,
-            tie_embeddings=bool(getattr(c, "tie_word_embeddings", False)),
-        )
-        if yarn:
-            fields.update(
-                rope_factor=float(rope["factor"]),
-                beta_fast=float(rope.get("beta_fast") or 32.0),
-                beta_slow=float(rope.get("beta_slow") or 1.0),
-                mscale=float(rope.get("mscale") or 0.0),
-                mscale_all_dim=float(rope.get("mscale_all_dim") or 0.0),
-            )
-        return cls(**{**fields, **overrides})
-
-    def to_hf(self) -> Any:
-        """The equivalent `transformers.DeepseekV3Config` (needs `transformers`)."""
-        from transformers import DeepseekV3Config
-
-        if self.score_func != "sigmoid":
-            raise ValueError(
-                f"to_hf: score_func={self.score_func!r}; transformers' DeepseekV3 only routes with "
-                "'sigmoid' (V2 presets use softmax)"
-            )
-        rope: dict[str, Any] = {"rope_type": "default", "rope_theta": self.rope_theta}
-        if self.uses_yarn:
-            rope.update(
-                rope_type="yarn",
-                factor=self.rope_factor,
-                original_max_position_embeddings=self.original_seq_len,
-                beta_fast=self.beta_fast,
-                beta_slow=self.beta_slow,
-                mscale=self.mscale,
-                mscale_all_dim=self.mscale_all_dim,
-            )
-        return DeepseekV3Config(
-            vocab_size=self.vocab_size,
-            hidden_size=self.dim,
-            intermediate_size=self.inter_dim,
-            moe_intermediate_size=self.moe_inter_dim,
-            num_hidden_layers=self.n_layers,
-            num_attention_heads=self.n_heads,
-            num_key_value_heads=self.n_heads,
-            n_shared_experts=self.n_shared_experts,
-            n_routed_experts=self.n_routed_experts,
-            routed_scaling_factor=self.route_scale,
-            kv_lora_rank=self.kv_lora_rank,
-            q_lora_rank=self.q_lora_rank or None,
-            qk_rope_head_dim=self.qk_rope_head_dim,
-            v_head_dim=self.v_head_dim,
-            qk_nope_head_dim=self.qk_nope_head_dim,
-            n_group=self.n_expert_groups,
-            topk_group=self.n_limited_groups,
-            num_experts_per_tok=self.n_activated_experts,
-            first_k_dense_replace=self.n_dense_layers,
-            norm_topk_prob=self.norm_topk_prob,
-            max_position_embeddings=self.max_seq_len,
-            initializer_range=self.init_std,
-            rms_norm_eps=self.norm_eps,
-            tie_word_embeddings=self.tie_embeddings,
-            rope_parameters=rope,
-            rope_interleave=True,
-            num_nextn_predict_layers=self.n_mtp_layers,
-        )
 
 
 def _fail(field: str, value: Any, rule: str) -> None:

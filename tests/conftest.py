@@ -1,7 +1,9 @@
 """Shared test set-up.
 
 Triton kernels run in the interpreter when there is no GPU; this must happen before triton is
-imported. Chapter notebooks are executed once per test session (`run_notebook`): the notebook tests
+imported. Tests compute on tiny tensors with one thread: two threads gain nothing there, and on a
+2-core machine that runs anything else they wait on each other (a test tier measured 30× slower).
+Chapter notebooks are executed once per test session (`run_notebook`): the notebook tests
 check those runs and the website test builds the book from the same executed notebooks.
 """
 
@@ -15,11 +17,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import NOTEBOOK_BUDGET_S
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
-
-NOTEBOOK_BUDGET_S = 180  # per chapter, on a 2-core CPU (STYLE.md)
+torch.set_num_threads(1)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from hf_models import CASES, tiny_hf_model
+from helpers import HF_CASES, tiny_hf_model
 
 from r1mini import (
     ModelConfig,
@@ -11,6 +11,7 @@ from r1mini import (
     kv_cache_bytes_per_token,
     weight_bytes,
 )
+from r1mini.io import config_from_hf
 
 V3 = ModelConfig.preset("deepseek-v3-671b")
 
@@ -33,6 +34,13 @@ def test_671b_activated_per_token():
     assert counts["activated"] == always_on + V3.n_moe_layers * V3.n_activated_experts * expert
     assert abs(counts["activated"] - 37e9) <= 0.6e9
     assert parts["embedding"] == parts["head"] == 129280 * 7168  # the 0.9B each
+    active = counts["activated_breakdown"]
+    assert active["routed_experts"] == V3.n_moe_layers * V3.n_activated_experts * expert
+    assert {k: v for k, v in active.items() if k != "routed_experts"} == {
+        k: v for k, v in parts.items() if k != "routed_experts"
+    }
+    assert sum(active.values()) == counts["activated"]
+    assert sum(counts["mtp_activated_breakdown"].values()) == counts["mtp_activated"]
 
 
 def test_671b_mtp_module():
@@ -53,11 +61,11 @@ def test_the_whole_671b_model_builds_on_meta():
     assert all(p.device.type == "meta" for p in model.parameters())
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", sorted(HF_CASES))
 def test_counts_equal_transformers(case):
     """An independent count: transformers' model of the same config has the same parameters."""
-    hf_model = tiny_hf_model(**CASES[case])
-    config = ModelConfig.from_hf(hf_model.config)
+    hf_model = tiny_hf_model(**HF_CASES[case])
+    config = config_from_hf(hf_model.config)
     assert count_parameters(config)["total"] == sum(p.numel() for p in hf_model.parameters())
 
 

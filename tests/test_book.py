@@ -22,6 +22,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+pytestmark = pytest.mark.book
+
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 SCREENSHOTS = ROOT / "book" / "_build" / "screenshots"

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from hf_models import tiny_hf_model
+from helpers import tiny_hf_model
 from safetensors.torch import load_file, save_file
 
 from r1mini import ModelConfig, Transformer
 from r1mini.io import (
     atomic_write,
+    config_from_hf,
     from_hf_state_dict,
     from_transformers,
     load,
@@ -235,7 +236,7 @@ def test_per_expert_checkpoint_layout_loads():
                 per_expert[f"{base}{j}.down_proj.weight"] = down
         else:
             per_expert[key] = t
-    config = ModelConfig.from_hf(hf_model.config)
+    config = config_from_hf(hf_model.config)
     model = Transformer(config)
     load_state_dict(model, from_hf_state_dict(per_expert, config))
     reference = from_transformers(hf_model)

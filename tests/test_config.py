@@ -1,7 +1,6 @@
-"""ModelConfig: presets, Hugging Face conversion, and one test per validation rule."""
+"""ModelConfig: presets and one test per validation rule."""
 
 import pytest
-from hf_models import tiny_hf_model
 
 from r1mini import ModelConfig
 
@@ -72,31 +71,6 @@ def test_v3_preset_matches_the_released_config():
     assert (c.n_routed_experts, c.n_shared_experts, c.n_activated_experts) == (256, 1, 8)
     assert (c.n_expert_groups, c.n_limited_groups, c.route_scale) == (8, 4, 2.5)
     assert (c.q_lora_rank, c.kv_lora_rank, c.qk_head_dim, c.v_head_dim) == (1536, 512, 192, 128)
-
-
-def test_hf_round_trip():
-    for name in ("deepseek-v3-671b", "mini", "nano"):
-        config = ModelConfig.preset(name)
-        back = ModelConfig.from_hf(config.to_hf(), name=name)
-        assert back == config
-
-
-def test_from_hf_tiny_model():
-    hf_config = tiny_hf_model(q_lora_rank=None).config
-    config = ModelConfig.from_hf(hf_config)
-    assert config.q_lora_rank == 0 and config.n_expert_groups == 4 and not config.uses_yarn
-
-
-def test_from_hf_rejects_what_r1mini_cannot_represent():
-    hf_config = ModelConfig.preset("nano").to_hf()
-    hf_config.rope_interleave = False
-    with pytest.raises(ValueError, match="rope_interleave=False is not supported"):
-        ModelConfig.from_hf(hf_config)
-
-
-def test_to_hf_rejects_softmax_routing():
-    with pytest.raises(ValueError, match="score_func='softmax'"):
-        ModelConfig.preset("deepseek-v2-lite-16b").to_hf()
 
 
 def test_config_is_immutable():

@@ -196,6 +196,7 @@ def test_simulate_expert_parallel_by_hand():
     home = torch.tensor([0, 0, 1])
     out = simulate_expert_parallel(ids, home, [[0, 1], [2, 3]])
     assert out.load.tolist() == [3, 3]
+    assert out.pairs.tolist() == [[2, 1, 0, 0], [0, 0, 2, 1]]
     assert out.traffic.tolist() == [[2, 1], [0, 1]]  # token 1 is the only copy that crosses
     assert out.devices_per_token.tolist() == [1, 2, 1]
     assert out.leaves_home.tolist() == [False, True, False]
@@ -203,6 +204,7 @@ def test_simulate_expert_parallel_by_hand():
     # a second copy of expert 0 on device 1 takes every other token of expert 0
     copied = simulate_expert_parallel(ids, home, [[0, 1], [2, 3, 0]])
     assert copied.load.tolist() == [2, 4]
+    assert copied.pairs.tolist() == [[1, 1, 0, 0], [1, 0, 2, 1]]  # tokens 0, 1 of expert 0: copies 0, 1
     with pytest.raises(ValueError, match="experts"):
         simulate_expert_parallel(ids, home, [[0, 1], [2]])
     with pytest.raises(ValueError, match="home"):

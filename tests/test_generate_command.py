@@ -15,6 +15,8 @@ from r1mini.io.published_chat import ASSISTANT, USER, PublishedChat
 from r1mini.reasoning import generate_text
 from r1mini.reasoning.generate import generate
 
+pytestmark = pytest.mark.cli
+
 SPECIALS = ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", USER, ASSISTANT, "<think>", "</think>"]
 
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from r1mini import ModelConfig, Transformer
+from r1mini.fp8_format import FP8, FP8_MAX, activation_nbytes, weight_nbytes
 from r1mini.io.fp8 import round_weights_to_fp8_, tensor_quant, weight_quant
-from r1mini.kernels import weight_dequant_reference
-from r1mini.kernels.fp8 import FP8, FP8_MAX
+from r1mini.kernels import act_quant_reference, weight_dequant_reference
 
 
 def test_weight_quant_round_trips_per_block() -> None:
@@ -21,6 +21,20 @@ def test_weight_quant_round_trips_per_block() -> None:
     back = weight_dequant_reference(w_fp8, scale_inv, torch.float32)
     normal = w.abs() >= 2**-6 * scale_inv.repeat_interleave(128, 0)[:300].repeat_interleave(128, 1)[:, :200]
     torch.testing.assert_close(back[normal], w[normal], atol=0, rtol=2**-4)
+
+
+@pytest.mark.parametrize("shape", [(300, 200), (128, 256), (7, 1), (4, 129, 130)])
+def test_fp8_byte_accounting_equals_the_stored_tensors(shape: tuple[int, ...]) -> None:
+    """`weight_nbytes` / `activation_nbytes`, which accounting and deployment use, against the
+    tensors weight_quant and act_quant really store (each matrix of a stack on its own)."""
+    matrices = torch.randn(shape).view(-1, *shape[-2:])
+    stored = 0
+    for w in matrices:
+        w_fp8, scale_inv = weight_quant(w)
+        stored += w_fp8.nbytes + scale_inv.nbytes
+    assert weight_nbytes(shape) == stored
+    x_fp8, scale = act_quant_reference(torch.randn(3, 256))
+    assert 3 * activation_nbytes(256) == x_fp8.nbytes + scale.nbytes
 
 
 def test_weight_quant_rejects_a_vector() -> None:

@@ -10,13 +10,13 @@ import shutil
 
 import pytest
 import torch
-from hf_models import tiny_hf_model
+from helpers import tiny_hf_model
 from safetensors.torch import load_file, save_file
 from transformers import DeepseekV3ForCausalLM
 
 from r1mini import ModelConfig, Transformer
 from r1mini.accounting import human
-from r1mini.io import from_hf_state_dict, load_pretrained, save_published
+from r1mini.io import config_from_hf, config_to_hf, from_hf_state_dict, load_pretrained, save_published
 from r1mini.io.published import expected_tensors, published_bytes, quantized
 from r1mini.kernels import act_quant_reference, fp8_gemm_reference
 from r1mini.model.fp8 import FP8Experts, FP8Linear
@@ -27,7 +27,7 @@ FP8 = torch.float8_e4m3fn
 
 def r1mini_with_mtp(hf_model) -> Transformer:
     """The weights of `hf_model` in an r1mini model that also has one (random) MTP module."""
-    config = ModelConfig.from_hf(hf_model.config, n_mtp_layers=1)
+    config = config_from_hf(hf_model.config, n_mtp_layers=1)
     torch.manual_seed(1)
     model = Transformer(config)
     state = model.state_dict()
@@ -147,7 +147,7 @@ def test_bf16_load_and_the_published_config_round_trip(published):
         model.embed.weight.dtype == torch.bfloat16
         and model.layers[0].attn.wq_a.weight.dtype == torch.bfloat16
     )
-    expected = ModelConfig.from_hf(hf_model.config, n_mtp_layers=1)
+    expected = config_from_hf(hf_model.config, n_mtp_layers=1)
     assert model.config.replace(name=expected.name) == expected
 
 
@@ -216,7 +216,7 @@ def test_the_671b_names_and_shapes_are_transformers_with_per_expert_weights_and_
     `weight_scale_inv` of ceil(rows/128) × ceil(cols/128), equals what r1mini expects."""
     config = ModelConfig.preset("deepseek-v3-671b")
     with torch.device("meta"):
-        hf_model = DeepseekV3ForCausalLM(config.to_hf())
+        hf_model = DeepseekV3ForCausalLM(config_to_hf(config))
     theirs = {}
     for key, t in hf_model.state_dict().items():
         if key.endswith("inv_freq"):
@@ -263,7 +263,8 @@ def test_the_671b_names_and_shapes_are_transformers_with_per_expert_weights_and_
     )
 
 
-def test_info_reads_a_published_config(published, capsys):
+@pytest.mark.bench
+def test_info_and_the_bench_read_a_published_checkpoint(published, capsys):
     from r1mini.__main__ import main
     from r1mini.bench.__main__ import main as bench
 
@@ -273,7 +274,7 @@ def test_info_reads_a_published_config(published, capsys):
         "deepseek_v3: 3 blocks (1 dense + 2 MoE), dim 32, 4 heads, 8 routed experts (top-3)"
     )
     index = json.loads((published[0] / "model.safetensors.index.json").read_text())
-    config = ModelConfig.from_hf(published[1].config, n_mtp_layers=1)
+    config = config_from_hf(published[1].config, n_mtp_layers=1)
     assert index["metadata"]["total_size"] == published_bytes(config)
     assert (
         f"Published checkpoint (r1mini.io.save_published's layout): {human(published_bytes(config), 'B')}"

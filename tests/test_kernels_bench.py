@@ -4,7 +4,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
+
+pytestmark = pytest.mark.bench
 
 
 def test_kernel_bench_runs_from_the_command_line() -> None:

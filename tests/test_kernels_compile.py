@@ -18,6 +18,8 @@ from triton.runtime.jit import JITFunction
 from r1mini import kernels
 from r1mini.kernels import compile_check
 
+pytestmark = pytest.mark.compile
+
 MODULES = [
     importlib.import_module(f"r1mini.kernels.{path.stem}")
     for path in sorted(Path(kernels.__file__).parent.glob("*_triton.py"))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from r1mini import kernels
-from r1mini.kernels.fp8 import FP8
+from r1mini.fp8_format import FP8
 from r1mini.kernels.logprobs_triton import token_logprobs_triton
 from r1mini.kernels.mla_attention_triton import mla_attention_triton
 from r1mini.kernels.moe_experts_triton import moe_experts_triton

@@ -3,7 +3,7 @@
 import torch
 
 from r1mini import kernels
-from r1mini.kernels.fp8 import FP8
+from r1mini.fp8_format import FP8
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 

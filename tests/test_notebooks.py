@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import NOTEBOOK_BUDGET_S
+from helpers import NOTEBOOK_BUDGET_S
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
@@ -31,6 +31,7 @@ def test_notebook_is_committed_without_outputs(path: Path):
     assert not with_outputs, f"{path.name}: strip the outputs of cells {with_outputs}"
 
 
+@pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path: Path, run_notebook):
     run = run_notebook(path)

@@ -2,16 +2,16 @@
 
 import pytest
 import torch
-from hf_models import CASES, tiny_hf_model
+from helpers import HF_CASES, tiny_hf_model
 
 from r1mini.io import from_transformers, to_transformers
 
 TOL = 1e-5  # fp32 max abs difference of the logits
 
 
-@pytest.fixture(params=sorted(CASES), scope="module")
+@pytest.fixture(params=sorted(HF_CASES), scope="module")
 def hf_model(request):
-    return tiny_hf_model(**CASES[request.param])
+    return tiny_hf_model(**HF_CASES[request.param])
 
 
 def tokens(batch: int = 2, seq: int = 40, vocab: int = 50, seed: int = 1) -> torch.Tensor:

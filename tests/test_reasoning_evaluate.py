@@ -1,13 +1,12 @@
 """Evaluation metrics on hand-computed examples."""
 
-import functools
 import importlib.util
 import math
 from fractions import Fraction
 
 import pytest
+from helpers import arithmetic_task
 
-from r1mini.reasoning import arithmetic
 from r1mini.reasoning.evaluate import (
     cons_at_k,
     evaluate,
@@ -18,17 +17,8 @@ from r1mini.reasoning.evaluate import (
     summarize,
     to_dataframe,
 )
-from r1mini.reasoning.task import Task
 
-TASK = Task(
-    kind="arithmetic",
-    difficulty=3,
-    prompt="compute 123+456",
-    answer="579",
-    thinking="3+6=9 c0\n2+5=7 c0\n1+4=5 c0",
-    checker=functools.partial(arithmetic.check_integer, 579),
-    language=arithmetic.LANGUAGE,
-)
+TASK = arithmetic_task(123, "+", 456)
 RIGHT = "<think>\n9 7 5\n</think>\n<answer>579</answer>"  # 15 tokens
 DIRECT = "<think>\n</think>\n<answer>579</answer>"  # 9 tokens, no reasoning
 WRONG = "<think>\n9 7 5\n</think>\n<answer>580</answer>"  # 15 tokens

@@ -1,11 +1,10 @@
 """Rule-based rewards on crafted good and bad responses: values and the reasons given."""
 
-import functools
 import random
 
 import pytest
+from helpers import arithmetic_task
 
-from r1mini.reasoning import arithmetic
 from r1mini.reasoning.dataset import KINDS, generate_tasks
 from r1mini.reasoning.rewards import (
     R1_WEIGHTS,
@@ -15,19 +14,10 @@ from r1mini.reasoning.rewards import (
     format_reward,
     language_reward,
 )
-from r1mini.reasoning.task import Task
 from r1mini.reasoning.template import decode_response, encode_example, render_completion
 from r1mini.reasoning.tokenizer import SPECIAL_TOKENS
 
-TASK = Task(
-    kind="arithmetic",
-    difficulty=3,
-    prompt="compute 123+456",
-    answer="579",
-    thinking="3+6=9 c0\n2+5=7 c0\n1+4=5 c0",
-    checker=functools.partial(arithmetic.check_integer, 579),
-    language=arithmetic.LANGUAGE,
-)
+TASK = arithmetic_task(123, "+", 456)
 THINK = "<think>\n3+6=9 c0\n2+5=7 c0\n1+4=5 c0\n</think>\n"
 
 # (response, accuracy, format, words the accuracy reason must contain, ... the format reason)

@@ -1,25 +1,15 @@
 """r1mini.reasoning.scaling: pass@k and cons@k curves over k, on hand-made answers."""
 
-import functools
-
 import pytest
+from helpers import arithmetic_task
 
-from r1mini.reasoning import arithmetic
 from r1mini.reasoning.evaluate import evaluate, pass_at_k
 from r1mini.reasoning.scaling import cons_at_k_curve, pass_at_k_curve
 from r1mini.reasoning.task import Task
 
 
 def task(answer: int) -> Task:
-    return Task(
-        kind="arithmetic",
-        difficulty=1,
-        prompt=f"compute {answer}+0",
-        answer=str(answer),
-        thinking=f"{answer}+0={answer} c0",
-        checker=functools.partial(arithmetic.check_integer, answer),
-        language=arithmetic.LANGUAGE,
-    )
+    return arithmetic_task(answer, "+", 0)
 
 
 def response(answer: str) -> str:

@@ -8,6 +8,7 @@ from r1mini.__main__ import main
 from r1mini.bench.__main__ import main as bench
 
 
+@pytest.mark.cli
 def test_train_then_grpo_then_resume(tmp_path, capsys):
     sft, rl = tmp_path / "sft", tmp_path / "grpo"
     main(
@@ -66,6 +67,7 @@ def test_train_then_grpo_then_resume(tmp_path, capsys):
     assert "resuming" in capsys.readouterr().out
 
 
+@pytest.mark.bench
 def test_bench_train_prints_both_rates(capsys):
     bench(
         [
@@ -90,6 +92,7 @@ def test_bench_train_prints_both_rates(capsys):
     assert " tok/s" in out and " steps/min" in out
 
 
+@pytest.mark.cli
 def test_training_through_the_triton_kernels_matches_pytorch(tmp_path, capsys):
     """`--kernels triton` (the interpreter on a CPU) gives the losses of the PyTorch backend."""
     losses = {}

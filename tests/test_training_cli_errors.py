@@ -121,6 +121,7 @@ def test_a_diverging_run_stops_at_once_and_keeps_its_last_checkpoint(tmp_path, c
     assert "step 2: the gradient norm is nan" in capsys.readouterr().err
 
 
+@pytest.mark.cli
 def test_a_real_process_prints_one_line_and_exits_2(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "r1mini", *TRAIN, "--lr", "nan", "--out", str(tmp_path)],

@@ -22,6 +22,7 @@ from r1mini.training.pipeline import (
     Pipeline,
     R1Config,
     RejectionConfig,
+    judge_samples,
     keep_verified,
     student_compute,
     student_config,
@@ -76,6 +77,33 @@ def test_keep_verified_keeps_only_right_well_formed_single_language_responses():
     kept = keep_verified(samples)
     assert [(k.thinking, k.answer) for k in kept] == [(task.thinking, task.answer), ("", task.answer)]
     assert all(k.prompt == task.prompt and k.check(k.answer) for k in kept)
+    verdicts = [j.verdict for j in judge_samples(samples)]
+    assert verdicts == ["kept", "repeat", "kept", "wrong answer", "malformed", "mixed language", "malformed"]
+
+
+def test_judge_samples_names_the_reason_and_keeps_each_prompt_apart():
+    a, b = generate_tasks("arithmetic", 2, seed=0, split="train", difficulty=3)
+    right = render_completion(a.thinking, a.answer)
+    foreign = a.thinking.replace("\n", " carry\n", 1)  # one word outside the arithmetic language
+    samples = [
+        (a, right),
+        (a, right),  # the same text again
+        (a, render_completion(a.thinking, str(int(a.answer) + 1))),
+        (a, right + " done"),  # text after the answer
+        (a, render_completion(foreign, a.answer)),
+        (b, right),  # a's response is wrong for b
+        (b, render_completion(b.thinking, b.answer)),
+    ]
+    judged = judge_samples(samples)
+    verdicts = [j.verdict for j in judged]
+    expected = ["kept", "repeat", "wrong answer", "malformed", "mixed language", "wrong answer", "kept"]
+    assert verdicts == expected
+    kept = [j.example for j in judged if j.verdict == "kept"]
+    assert [(t.prompt, t.thinking, t.answer) for t in kept] == [
+        (a.prompt, a.thinking, a.answer),
+        (b.prompt, b.thinking, b.answer),
+    ]
+    assert all(j.example is None for j in judged if j.verdict != "kept")
 
 
 def test_student_compute_counts_token_forwards():
@@ -102,6 +130,11 @@ def test_empty_sets_are_refused_with_the_reason(tmp_path):
         Pipeline(tmp_path, progress=False).rejection("rs", untrained, config)
     with pytest.raises(ValueError, match="samples_per_prompt=0"):
         RejectionConfig(samples_per_prompt=0)
+    # the task fields and their rules are the training runs' (TaskConfig)
+    with pytest.raises(ValueError, match=r"RejectionConfig: kinds=\('poems',\) must be non-empty, from"):
+        RejectionConfig(kinds=["poems"])
+    with pytest.raises(ValueError, match="TrainConfig: template='plain' must be one of"):
+        TrainConfig(template="plain")
 
 
 def test_r1_pipeline_runs_end_to_end_and_restarts_skip_finished_stages(tmp_path):
@@ -163,6 +196,7 @@ def test_distillation_and_rl_on_the_student_at_equal_compute(tmp_path):
     assert spent[-1] >= budget and (len(spent) == 1 or spent[-2] < budget)  # stopped once past it
 
 
+@pytest.mark.cli
 def test_cli_runs_the_base_and_r1_zero_pipelines(tmp_path, capsys):
     main(["pipeline", "base", "--preset", "nano", "--out", str(tmp_path / "base"), "--steps", "1"])
     out = capsys.readouterr().out

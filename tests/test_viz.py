@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import pytest
 import torch
+from helpers import assert_labelled
 
 from r1mini import ModelConfig, Transformer, count_parameters, kv_cache_bytes_per_token
 from r1mini.viz import (
@@ -27,15 +28,6 @@ from r1mini.viz import (
 )
 
 V3 = ModelConfig.preset("deepseek-v3-671b")
-
-
-def assert_labelled(fig: go.Figure, axes: bool = True) -> None:
-    assert len(fig.data) > 0
-    assert fig.layout.title.text
-    if axes:
-        assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
-    for trace in fig.data:
-        assert trace.hovertemplate or trace.hovertext is not None
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
 """r1mini.viz.deployment: the chapter 11 figures are labelled and show the deployment arithmetic."""
 
 import torch
-from test_viz import assert_labelled
+from helpers import assert_labelled
 
 from r1mini import ModelConfig
-from r1mini.deployment import Hardware, decode_step, memory_plan, place_experts
+from r1mini.deployment import Hardware, decode_step, memory_plan, place_experts, simulate_expert_parallel
 from r1mini.viz import Interactive
 from r1mini.viz.deployment import (
     memory_figure,
@@ -65,15 +65,32 @@ def _routing(n_tokens: int = 40, n_experts: int = 8, k: int = 2) -> torch.Tensor
 def test_placement_figure_and_view():
     ids = _routing()
     sequence = torch.arange(40) // 10  # 4 rows of 10 tokens
-    fig = placement_figure(ids, sequence * 2 // 4, place_experts(8, 2), "test")
+    home = sequence * 2 // 4
+    load = torch.bincount(ids.flatten(), minlength=8).float()
+    placement = place_experts(8, 2, "balanced", load, redundant_per_device=1)
+    fig = placement_figure(ids, home, placement, "test")
     assert_labelled(fig)
-    assert sum(sum(trace.y) for trace in fig.data if trace.type == "bar") == ids.numel()
+    result = simulate_expert_parallel(ids, home, placement)
+    bars = [trace for trace in fig.data if trace.type == "bar"]
+    assert [list(bar.y) for bar in bars] == result.pairs.T.tolist()  # per expert, per device
+    assert sum(sum(bar.y) for bar in bars) == ids.numel()
+    (heatmap,) = [trace for trace in fig.data if trace.type == "heatmap"]
+    assert heatmap.z.tolist() == result.traffic.tolist()
+    assert f"busiest device {result.imbalance:.2f}× the mean" in fig.layout.title.text
+    assert f"{result.remote_share:.0%} of copies cross devices" in fig.layout.title.text
     view = placement_view({1: ids, 2: _routing()}, sequence, n_experts=8)
     for placement in view.controls["placement"].options:
         view.controls["placement"].value = placement
         assert_labelled(view.figure())
 
 
-def test_step_imbalance_figure():
-    fig = step_imbalance_figure({"a": [1.5, 1.2, 1.8]}, {"a": 1.1})
+def test_step_imbalance_figure_draws_each_step_and_the_pooled_level():
+    curves, pooled = {"a": [1.5, 1.2, 1.8], "b": [2.0, 1.0, 1.25]}, {"a": 1.1, "b": 1.3}
+    fig = step_imbalance_figure(curves, pooled)
     assert_labelled(fig)
+    for name, values in curves.items():
+        (steps,) = [trace for trace in fig.data if trace.name == name]
+        assert list(steps.x) == [1, 2, 3] and list(steps.y) == values
+        (level,) = [trace for trace in fig.data if trace.name == f"{name}, all steps pooled"]
+        assert list(level.x) == [1, 3] and list(level.y) == [pooled[name]] * 2
+    assert [shape.y0 for shape in fig.layout.shapes] == [1.0]  # the perfect-balance line

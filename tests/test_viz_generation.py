@@ -4,7 +4,7 @@ axis titles and hover text; the trace diff marks the first diverging line."""
 from __future__ import annotations
 
 import pytest
-from test_reasoning_traces import SLIP, TASK  # one worked slip, shared with the trace tests
+from helpers import SLIP, SLIP_TASK
 
 from r1mini.reasoning import score_sample
 from r1mini.reasoning.traces import first_divergence, reference_response
@@ -61,19 +61,19 @@ def test_temperature_and_k_curves():
 
 
 def test_length_and_divergence_figures():
-    right = score_sample(TASK, reference_response(TASK))
-    wrong = score_sample(TASK, SLIP)
+    right = score_sample(SLIP_TASK, reference_response(SLIP_TASK))
+    wrong = score_sample(SLIP_TASK, SLIP)
     fig = length_figure({"r1": [right, wrong, right]}, "lengths")
     assert [t.name for t in fig.data] == ["right", "wrong"]
     assert len(fig.data[0].x) == 2 and len(fig.data[1].x) == 1
-    slips = [first_divergence(TASK, SLIP)] * 3
+    slips = [first_divergence(SLIP_TASK, SLIP)] * 3
     fig = divergence_figure(slips, 4, "where")
     assert list(fig.data[0].x) == ["line 1", "line 2", "line 3", "line 4", "answer"]
     assert list(fig.data[0].y) == [0, 0, 3, 0, 0]
 
 
 def test_trace_diff_marks_the_first_diverging_line_and_escapes():
-    out = trace_diff_html([(TASK, SLIP)])
+    out = trace_diff_html([(SLIP_TASK, SLIP)])
     assert f'font-weight:bold;border-left:4px solid {WRONG}">13-4-1=8 b1' in out
     assert f'font-weight:bold;border-left:4px solid {WRONG}">3-4-1=0 b0' in out
     assert 'font-style:italic">5-1=4 b0' in out and "4024" in out

@@ -7,6 +7,7 @@ import math
 import plotly.graph_objects as go
 import pytest
 import torch
+from helpers import assert_labelled
 
 from r1mini.training import group_advantages
 from r1mini.viz.grpo import (
@@ -23,12 +24,6 @@ TEXTS = [
     "<think>\n\n</think>\n<answer>4488</answer>",
     "<think>\n\n</think>\n<answer>7156</answer>",
 ]
-
-
-def titled(fig: go.Figure) -> None:
-    assert fig.data and fig.layout.title.text
-    for trace in fig.data:
-        assert trace.hovertemplate
 
 
 def axis_titles(fig: go.Figure) -> list[str]:
@@ -60,7 +55,7 @@ def test_clipped_objective_rejects_bad_ratios():
 
 def test_clipped_objective_figure_shades_the_clipped_side():
     fig = clipped_objective_figure(clip_eps=0.3, beta=0.2)
-    titled(fig)
+    assert_labelled(fig, axes=False)
     assert all(axis_titles(fig))
     shaded = [s for s in fig.layout.shapes if s.type == "rect"]
     assert len(shaded) == 2  # one flat range per panel
@@ -84,7 +79,7 @@ def test_token_weights_are_the_loss_types_normalisations():
         got = token_weights(mask, loss_type, max_completion_length=length)
         assert got.tolist() == pytest.approx(weights, rel=1e-6)
     fig = token_weight_figure(mask, length, "weights")
-    titled(fig)
+    assert_labelled(fig, axes=False)
     assert len(fig.data) == 6  # three aggregations × two panels
 
 
@@ -92,14 +87,14 @@ def test_group_and_update_figures():
     rewards = torch.tensor([2.0, 1.0, 1.0])
     advantages = group_advantages(rewards, 3)
     fig = group_figure(TEXTS, rewards, advantages, "a group")
-    titled(fig)
+    assert_labelled(fig, axes=False)
     names = {trace.name for trace in fig.data}
     assert names == {"reasons", "answers directly"}
     bars = {(trace.name, trace.yaxis): list(trace.y) for trace in fig.data}
     assert bars[("reasons", "y2")] == pytest.approx([float(advantages[0])])
     assert "&lt;think&gt;" in fig.data[0].customdata[0]  # tags escaped in the hover text
     fig = update_figure(advantages, torch.tensor([0.5, -0.2, -0.3]), TEXTS, "one update")
-    titled(fig)
+    assert_labelled(fig, axes=False)
     assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
     with pytest.raises(ValueError, match="one per text"):
         update_figure(advantages, torch.zeros(2), TEXTS, "bad")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import pytest
+from helpers import assert_labelled
 
 from r1mini.viz.r1_zero import (
     LengthFit,
@@ -39,13 +40,6 @@ def history(steps: int = 20) -> list[dict]:
         if step % 5 == 0:
             records[-1].update(eval_accuracy=share, eval_reasoning_share=share, eval_length=10 + 40 * share)
     return records
-
-
-def assert_labelled(fig) -> None:
-    assert fig.data and fig.layout.title.text
-    assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
-    for trace in fig.data:
-        assert trace.hovertemplate
 
 
 def test_training_steps_skip_evaluation_only_records():

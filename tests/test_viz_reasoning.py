@@ -13,6 +13,7 @@ from r1mini.viz.reasoning import (
     StreamView,
     comparison_figure,
     grpo_curves,
+    metrics_table,
     moving_average,
     response_html,
     split_response,
@@ -103,3 +104,20 @@ def test_comparison_figure_shows_the_summaries():
     assert all(t.hovertemplate for t in fig.data)
     with pytest.raises(ValueError, match="empty"):
         comparison_figure({}, "x")
+
+
+def test_metrics_table_reads_each_column_and_names_what_is_missing():
+    metrics = {
+        "a": {"greedy": {"pass@1": 0.5, "mean_length": 20.0}, "held_out_tasks": 8},
+        "b": {"greedy": {"pass@1": 0.25, "mean_length": 40.0}, "held_out_tasks": 8},
+    }
+    columns = [("greedy", "pass@1", "greedy pass@1"), ("greedy", "mean_length", "length")]
+    table = metrics_table(metrics, columns)
+    assert table["a"] == {"greedy pass@1": 0.5, "length": 20.0}
+    assert table["b"] == {"greedy pass@1": 0.25, "length": 40.0}
+    fig = comparison_figure(table, "t", shares=[("greedy pass@1", "greedy pass@1")], length="length")
+    assert list(fig.data[0].y) == [0.5, 0.25] and list(fig.data[1].y) == [20.0, 40.0]
+    with pytest.raises(ValueError, match=r"metrics\['a'\] has no \['sampled'\]\['pass@1'\]"):
+        metrics_table(metrics, [("sampled", "pass@1", "x")])
+    with pytest.raises(ValueError, match="empty"):
+        metrics_table({}, columns)

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from r1mini.fp8_format import BLOCK, FP8, FP8_MAX, TINY, weight_scale_shape
 from r1mini.kernels import weight_dequant
-from r1mini.kernels.fp8 import BLOCK, FP8, FP8_MAX, TINY
 from r1mini.model import Transformer
 from r1mini.model.moe import Experts
 
@@ -30,7 +30,7 @@ def weight_quant(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if w.dim() != 2 or not w.is_floating_point():
         raise ValueError(f"w.shape={tuple(w.shape)}, dtype={w.dtype}: expected a 2-D float matrix")
     m, n = w.shape
-    mb, nb = -(-m // BLOCK), -(-n // BLOCK)
+    mb, nb = weight_scale_shape(m, n)
     padded = F.pad(w.float(), (0, nb * BLOCK - n, 0, mb * BLOCK - m))  # zeros leave amax as it is
     blocks = padded.view(mb, BLOCK, nb, BLOCK)  # [M/128, 128, N/128, 128]
     scale = blocks.abs().amax(dim=(1, 3)).clamp_min(TINY) / FP8_MAX  # [M/128, N/128]

@@ -1,4 +1,7 @@
-"""Weights to and from Hugging Face `transformers`' DeepSeek-V3 (`DeepseekV3ForCausalLM`).
+"""Configs and weights to and from Hugging Face `transformers`' DeepSeek-V3 (`DeepseekV3ForCausalLM`).
+
+`config_from_hf` reads a `DeepseekV3Config` (or `DeepseekV2Config`) into a `ModelConfig`, refusing
+what r1mini cannot represent; `config_to_hf` writes the equivalent `DeepseekV3Config`.
 
 Parameter names map one to one (`BLOCK_NAMES`, `MTP_NAMES`), with two layout changes: transformers
 fuses each MoE layer's expert gate and up projections into `experts.gate_up_proj` [E, 2·I, dim] and
@@ -46,6 +49,119 @@ MTP_NAMES = {
     "eh_proj.weight": "eh_proj.weight",
     "norm.weight": "shared_head.norm.weight",
 }
+
+
+def config_from_hf(hf_config: Any, **overrides: Any) -> ModelConfig:
+    """Convert a `transformers.DeepseekV3Config` or `DeepseekV2Config` (V2: softmax gate, group
+    score = best expert, `topk_method` "greedy" meaning a single group)."""
+    c = hf_config
+    v2 = getattr(c, "model_type", "") == "deepseek_v2"
+    single_group = v2 and getattr(c, "topk_method", "greedy") == "greedy"
+    unsupported = {
+        "rope_interleave": (getattr(c, "rope_interleave", True), True),
+        "attention_bias": (getattr(c, "attention_bias", False), False),
+        "hidden_act": (getattr(c, "hidden_act", "silu"), "silu"),
+        "num_key_value_heads": (
+            getattr(c, "num_key_value_heads", c.num_attention_heads),
+            c.num_attention_heads,
+        ),
+    }
+    for field, (value, needed) in unsupported.items():
+        if value != needed:
+            raise ValueError(f"config_from_hf: {field}={value!r} is not supported; r1mini needs {needed!r}")
+    rope = dict(getattr(c, "rope_parameters", None) or {})
+    yarn = rope.get("rope_type", "default") == "yarn"
+    fields = dict(
+        name=getattr(c, "name_or_path", "") or "from-hf",
+        vocab_size=c.vocab_size,
+        dim=c.hidden_size,
+        inter_dim=c.intermediate_size,
+        moe_inter_dim=c.moe_intermediate_size,
+        n_layers=c.num_hidden_layers,
+        n_dense_layers=min(c.first_k_dense_replace, c.num_hidden_layers),
+        n_heads=c.num_attention_heads,
+        n_routed_experts=c.n_routed_experts,
+        n_shared_experts=c.n_shared_experts,
+        n_activated_experts=c.num_experts_per_tok,
+        n_expert_groups=1 if single_group else c.n_group,
+        n_limited_groups=1 if single_group else c.topk_group,
+        score_func="softmax" if v2 else "sigmoid",
+        route_scale=float(c.routed_scaling_factor),
+        norm_topk_prob=bool(c.norm_topk_prob),
+        q_lora_rank=c.q_lora_rank or 0,
+        kv_lora_rank=c.kv_lora_rank,
+        qk_nope_head_dim=c.qk_nope_head_dim,
+        qk_rope_head_dim=c.qk_rope_head_dim,
+        v_head_dim=c.v_head_dim,
+        max_seq_len=c.max_position_embeddings,
+        original_seq_len=int(rope.get("original_max_position_embeddings", c.max_position_embeddings)),
+        rope_theta=float(rope.get("rope_theta", 10000.0)),
+        rope_factor=1.0,
+        n_mtp_layers=getattr(c, "num_nextn_predict_layers", 0) or 0,
+        norm_eps=c.rms_norm_eps,
+        init_std=c.initializer_range,
+        tie_embeddings=bool(getattr(c, "tie_word_embeddings", False)),
+    )
+    if yarn:
+        fields.update(
+            rope_factor=float(rope["factor"]),
+            beta_fast=float(rope.get("beta_fast") or 32.0),
+            beta_slow=float(rope.get("beta_slow") or 1.0),
+            mscale=float(rope.get("mscale") or 0.0),
+            mscale_all_dim=float(rope.get("mscale_all_dim") or 0.0),
+        )
+    return ModelConfig(**{**fields, **overrides})
+
+
+def config_to_hf(config: ModelConfig) -> Any:
+    """The equivalent `transformers.DeepseekV3Config` (needs `transformers`)."""
+    from transformers import DeepseekV3Config
+
+    if config.score_func != "sigmoid":
+        raise ValueError(
+            f"config_to_hf: score_func={config.score_func!r}; transformers' DeepseekV3 only routes with "
+            "'sigmoid' (V2 presets use softmax)"
+        )
+    rope: dict[str, Any] = {"rope_type": "default", "rope_theta": config.rope_theta}
+    if config.uses_yarn:
+        rope.update(
+            rope_type="yarn",
+            factor=config.rope_factor,
+            original_max_position_embeddings=config.original_seq_len,
+            beta_fast=config.beta_fast,
+            beta_slow=config.beta_slow,
+            mscale=config.mscale,
+            mscale_all_dim=config.mscale_all_dim,
+        )
+    return DeepseekV3Config(
+        vocab_size=config.vocab_size,
+        hidden_size=config.dim,
+        intermediate_size=config.inter_dim,
+        moe_intermediate_size=config.moe_inter_dim,
+        num_hidden_layers=config.n_layers,
+        num_attention_heads=config.n_heads,
+        num_key_value_heads=config.n_heads,
+        n_shared_experts=config.n_shared_experts,
+        n_routed_experts=config.n_routed_experts,
+        routed_scaling_factor=config.route_scale,
+        kv_lora_rank=config.kv_lora_rank,
+        q_lora_rank=config.q_lora_rank or None,
+        qk_rope_head_dim=config.qk_rope_head_dim,
+        v_head_dim=config.v_head_dim,
+        qk_nope_head_dim=config.qk_nope_head_dim,
+        n_group=config.n_expert_groups,
+        topk_group=config.n_limited_groups,
+        num_experts_per_tok=config.n_activated_experts,
+        first_k_dense_replace=config.n_dense_layers,
+        norm_topk_prob=config.norm_topk_prob,
+        max_position_embeddings=config.max_seq_len,
+        initializer_range=config.init_std,
+        rms_norm_eps=config.norm_eps,
+        tie_word_embeddings=config.tie_embeddings,
+        rope_parameters=rope,
+        rope_interleave=True,
+        num_nextn_predict_layers=config.n_mtp_layers,
+    )
 
 
 def _block_to_hf(ours: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -130,7 +246,7 @@ def from_transformers(hf_model: Any, **config_overrides: Any) -> Transformer:
     owner). `config_overrides` (e.g. `attn_impl="naive"`) change the derived config."""
     from r1mini.io.checkpoint import load_state_dict
 
-    config = ModelConfig.from_hf(hf_model.config, n_mtp_layers=0, **config_overrides)
+    config = config_from_hf(hf_model.config, n_mtp_layers=0, **config_overrides)
     model = Transformer(config).to(next(hf_model.parameters()).dtype)
     load_state_dict(model, from_hf_state_dict(hf_model.state_dict(), config))
     return model
@@ -141,7 +257,7 @@ def to_transformers(model: Transformer) -> Any:
     transformers' DeepSeek-V3 has none)."""
     from transformers import DeepseekV3ForCausalLM
 
-    hf_model = DeepseekV3ForCausalLM(model.config.to_hf()).to(model.embed.weight.dtype)
+    hf_model = DeepseekV3ForCausalLM(config_to_hf(model.config)).to(model.embed.weight.dtype)
     state = to_hf_state_dict(model, include_mtp=False)
     missing, unexpected = hf_model.load_state_dict(state, strict=False)
     if unexpected or [k for k in missing if not k.endswith("inv_freq")]:

@@ -31,10 +31,10 @@ from safetensors import safe_open
 from torch import nn
 
 from r1mini.config import ModelConfig
+from r1mini.fp8_format import FP8, weight_scale_shape
 from r1mini.io.checkpoint import check_device
-from r1mini.io.published import INDEX, SCALE, Target, expected_tensors, read_config, scale_shape, target
+from r1mini.io.published import INDEX, SCALE, Target, expected_tensors, read_config, target
 from r1mini.kernels import weight_dequant
-from r1mini.kernels.fp8 import FP8
 from r1mini.model import Transformer
 from r1mini.model.fp8 import use_fp8
 from r1mini.model.rope import yarn_inv_freq
@@ -129,7 +129,7 @@ def plan(index: ShardIndex, config: ModelConfig, skip_layers: range = range(0)) 
             continue
         dtype, shape = index.dtypes[key], index.shapes[key]
         if found.scale:
-            want = scale_shape(expected[weight_key])
+            want = weight_scale_shape(*expected[weight_key])
             if dtype != "F32" or shape != want:
                 scales.append(f"{key}: {dtype} {list(shape)}, expected F32 {list(want)} for {weight_key}")
             continue  # read with its weight

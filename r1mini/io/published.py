@@ -34,10 +34,10 @@ import torch
 from safetensors.torch import save_file
 
 from r1mini.config import ModelConfig
+from r1mini.fp8_format import BLOCK, weight_scale_shape
 from r1mini.io.atomic import atomic_write
 from r1mini.io.fp8 import weight_quant
-from r1mini.io.hf import BLOCK_NAMES, MTP_NAMES, to_hf_state_dict
-from r1mini.kernels.fp8 import BLOCK
+from r1mini.io.hf import BLOCK_NAMES, MTP_NAMES, config_from_hf, to_hf_state_dict
 from r1mini.model import Transformer
 
 CONFIG, INDEX, SCALE = "config.json", "model.safetensors.index.json", "weight_scale_inv"
@@ -61,7 +61,7 @@ def read_config(directory: str | Path, **overrides: Any) -> tuple[ModelConfig, b
 
 
 def config_from_dict(raw: dict[str, Any], where: str = CONFIG, **overrides: Any) -> ModelConfig:
-    """A published config.json's fields as a `ModelConfig` (through `ModelConfig.from_hf`)."""
+    """A published config.json's fields as a `ModelConfig` (through `config_from_hf`)."""
     model_type = raw.get("model_type")
     if model_type not in MODEL_TYPES:
         raise ValueError(
@@ -73,7 +73,7 @@ def config_from_dict(raw: dict[str, Any], where: str = CONFIG, **overrides: Any)
     fields = {**raw, "rope_parameters": rope}
     fields.setdefault("first_k_dense_replace", 0)
     try:
-        return ModelConfig.from_hf(SimpleNamespace(**fields), **{"name": model_type, **overrides})
+        return config_from_hf(SimpleNamespace(**fields), **{"name": model_type, **overrides})
     except AttributeError as e:
         raise ValueError(f"{where} lacks a field a {model_type} config needs ({e})") from e
 
@@ -204,11 +204,6 @@ def target(key: str, config: ModelConfig) -> Target | None:
     return Target(prefix + _BACK[rest], scale=scale) if rest in _BACK else None
 
 
-def scale_shape(shape: tuple[int, ...]) -> tuple[int, int]:
-    """The `weight_scale_inv` shape of an FP8 weight: one scale per 128×128 block, edges ragged."""
-    return (math.ceil(shape[0] / BLOCK), math.ceil(shape[1] / BLOCK))
-
-
 def quantized(key: str) -> bool:
     """Whether the release stores the weight `key` in FP8: the 2-D linear weights of the blocks
     (attention, dense MLPs, shared and routed experts), not the router, the MTP's eh_proj, the
@@ -235,7 +230,7 @@ def expected_tensors(config: ModelConfig, fp8: bool) -> dict[str, tuple[int, ...
     if fp8:
         shapes.update(
             {
-                key.removesuffix("weight") + SCALE: scale_shape(shape)
+                key.removesuffix("weight") + SCALE: weight_scale_shape(*shape)
                 for key, shape in shapes.items()
                 if quantized(key)
             }

@@ -44,6 +44,7 @@ from triton.compiler import ASTSource, make_backend
 from triton.runtime.jit import JITFunction, MockTensor, create_function_from_signature
 
 from r1mini.config import ModelConfig
+from r1mini.fp8_format import BLOCK, FP8
 from r1mini.kernels import (
     fp8_triton,
     logprobs_triton,
@@ -55,7 +56,6 @@ from r1mini.kernels import (
     router_triton,
 )
 from r1mini.kernels.checks import interpreting
-from r1mini.kernels.fp8 import BLOCK, FP8
 
 H200 = GPUTarget("cuda", 90, 32)  # compute capability 9.0, 32-thread warps
 H200_SMS = 132  # streaming multiprocessors: the split-KV choice of MLA decode depends on it

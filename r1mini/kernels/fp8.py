@@ -2,9 +2,10 @@
 quantisation").
 
 Numbers are stored as E4M3 (largest finite value 448) with one fp32 scale per block:
-activations per token per 128 channels (1×128 tiles), weights per 128×128 block. A block's scale is
-`s = amax / 448`, so its largest element lands on 448; `x ≈ x_fp8 · s`. Checkpoints store the weight
-scales as `weight_scale_inv` (the `s` to multiply by when dequantising). The GEMM accumulates each
+activations per token per 128 channels (1×128 tiles), weights per 128×128 block
+(`r1mini.fp8_format`, where the format is defined). A block's scale is `s = amax / 448`, so its
+largest element lands on 448; `x ≈ x_fp8 · s`. Checkpoints store the weight scales as
+`weight_scale_inv` (the `s` to multiply by when dequantising). The GEMM accumulates each
 128-wide slice of K in fp32 and applies both scales per slice (§3.3.2: "increasing accumulation
 precision"), the recipe of the repository's `inference/kernel.py`.
 """
@@ -13,12 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from r1mini.fp8_format import BLOCK, FP8, FP8_MAX, TINY
 from r1mini.kernels.backend import wants_triton
-
-FP8 = torch.float8_e4m3fn
-FP8_MAX = 448.0  # torch.finfo(torch.float8_e4m3fn).max
-BLOCK = 128  # quantisation block: 1×128 for activations, 128×128 for weights
-TINY = 1e-12  # floor on a block's amax, so an all-zero block gets a finite scale
 
 
 def act_quant_reference(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

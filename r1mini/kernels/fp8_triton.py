@@ -18,6 +18,7 @@ import torch
 import triton
 import triton.language as tl
 
+from r1mini.fp8_format import BLOCK, FP8, FP8_MAX, TINY
 from r1mini.kernels.checks import (
     FLOATS,
     check_device,
@@ -26,7 +27,6 @@ from r1mini.kernels.checks import (
     dot_tile,
     interpreting,
 )
-from r1mini.kernels.fp8 import BLOCK, FP8, FP8_MAX, TINY
 from r1mini.kernels.tuning import TUNER
 
 # A compiled kernel reads module globals only as `tl.constexpr`: with plain floats `_act_quant` ran in

@@ -10,13 +10,10 @@ groups stay eligible, and the top-k experts are picked inside them.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 
+from r1mini.config import ScoreFunc
 from r1mini.kernels.backend import wants_triton
-
-ScoreFunc = Literal["sigmoid", "softmax"]
 
 
 def scores_of(logits: torch.Tensor, score_func: ScoreFunc) -> torch.Tensor:

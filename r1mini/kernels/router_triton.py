@@ -20,8 +20,9 @@ import torch
 import triton
 import triton.language as tl
 
+from r1mini.config import ScoreFunc
 from r1mini.kernels.checks import check_device, check_dtype, check_shape
-from r1mini.kernels.router import ScoreFunc, gate_weights, scores_of
+from r1mini.kernels.router import gate_weights, scores_of
 
 
 @triton.jit

@@ -11,20 +11,13 @@ the weights are loaded (e.g. on the meta device, by `r1mini.io.load_pretrained`)
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from r1mini.fp8_format import BLOCK, FP8, weight_scale_shape
 from r1mini.kernels import act_quant, fp8_gemm, moe_experts, weight_dequant
-from r1mini.kernels.fp8 import BLOCK, FP8
 from r1mini.model.moe import Experts
-
-
-def scale_blocks(rows: int, cols: int) -> tuple[int, int]:
-    """The shape of a [rows, cols] weight's `weight_scale_inv`: one scale per 128×128 block."""
-    return math.ceil(rows / BLOCK), math.ceil(cols / BLOCK)
 
 
 class FP8Linear(nn.Module):
@@ -35,7 +28,7 @@ class FP8Linear(nn.Module):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.register_buffer("weight", torch.empty(out_features, in_features, dtype=FP8))
-        self.register_buffer("weight_scale_inv", torch.empty(scale_blocks(out_features, in_features)))
+        self.register_buffer("weight_scale_inv", torch.empty(weight_scale_shape(out_features, in_features)))
 
     def dequantized(self, dtype: torch.dtype) -> torch.Tensor:
         """The weight in `dtype`, [out, in]."""
@@ -62,7 +55,7 @@ class FP8Experts(nn.Module):
             "w3": (inter_dim, dim),
         }.items():
             self.register_buffer(name, torch.empty(n_experts, rows, cols, dtype=FP8))
-            self.register_buffer(f"{name}_scale_inv", torch.empty(n_experts, *scale_blocks(rows, cols)))
+            self.register_buffer(f"{name}_scale_inv", torch.empty(n_experts, *weight_scale_shape(rows, cols)))
 
     def forward(self, x: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """x: [N, dim], ids/weights: [N, k] -> [N, dim]; only the routed-to experts are dequantised."""

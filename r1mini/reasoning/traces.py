@@ -15,13 +15,11 @@ as a divergence.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
+from r1mini.reasoning.generate import Part
 from r1mini.reasoning.task import Task
 from r1mini.reasoning.template import render_completion
 from r1mini.reasoning.tokenizer import END_THINK, THINK, split_tokens
-
-Part = Literal["thinking", "answer"]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,11 +30,50 @@ import torch
 
 from r1mini.reasoning.dataset import KINDS, task_stream
 from r1mini.reasoning.task import Split, Task
-from r1mini.reasoning.template import encode_example
+from r1mini.reasoning.template import TEMPLATES, encode_example
 from r1mini.reasoning.tokenizer import PAD_ID
 
 LossOn = Literal["all", "response"]
 LOSS_ON: tuple[LossOn, ...] = ("all", "response")
+
+
+@dataclass
+class TaskConfig:
+    """What every config that draws tasks shares: training runs (`loop.RunConfig`) and rejection
+    sampling (`pipeline.RejectionConfig`). Each adds its own fields and rules (`rules()`).
+
+    Attributes:
+        kinds: task kinds to draw; difficulty: their difficulty (None: each kind's default).
+        template: chat template of prompts and examples.
+        seed: seeds every random draw, per step.
+        max_new_tokens: longest response sampled.
+    """
+
+    kinds: tuple[str, ...] = ("arithmetic",)
+    difficulty: int | None = None
+    template: str = "r1-chat"
+    seed: int = 0
+    max_new_tokens: int = 128
+
+    def __post_init__(self) -> None:
+        self.kinds = tuple(self.kinds)  # JSON gives back a list
+        for field in dataclasses.fields(self):  # types first: NaN or 2.5 steps pass comparisons
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{type(self).__name__}: {field.name}={value!r} must be a finite number")
+            if field.type == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{type(self).__name__}: {field.name}={value!r} must be an integer")
+        for field, ok, rule in self.rules():
+            if not ok:
+                raise ValueError(f"{type(self).__name__}: {field}={getattr(self, field)!r} must be {rule}")
+
+    def rules(self) -> list[tuple[str, bool, str]]:
+        """(field, whether its value is valid, the rule) for every field; subclasses add theirs."""
+        return [
+            ("kinds", bool(self.kinds) and set(self.kinds) <= set(KINDS), f"non-empty, from {KINDS}"),
+            ("template", self.template in TEMPLATES, f"one of {list(TEMPLATES)}"),
+            ("max_new_tokens", self.max_new_tokens >= 1, ">= 1"),
+        ]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +32,13 @@ import torch
 from tqdm.auto import tqdm
 
 from r1mini.model import Transformer
-from r1mini.reasoning.dataset import KINDS, generate_tasks
+from r1mini.reasoning.dataset import generate_tasks
 from r1mini.reasoning.evaluate import summarize
 from r1mini.reasoning.sampling_eval import evaluate_model
 from r1mini.reasoning.task import Task
-from r1mini.reasoning.template import TEMPLATES, encode_prompt
+from r1mini.reasoning.template import encode_prompt
 from r1mini.reasoning.tokenizer import VOCAB_SIZE
-from r1mini.training.data import sample_tasks
+from r1mini.training.data import TaskConfig, sample_tasks
 from r1mini.training.schedule import learning_rate
 from r1mini.training.state import (
     find_checkpoint,
@@ -61,9 +60,9 @@ class DivergedError(ArithmeticError):
 
 
 @dataclass
-class RunConfig:
+class RunConfig(TaskConfig):
     """Hyper-parameters every trainer shares (each trainer's config adds its own and may change
-    the defaults).
+    the defaults): `TaskConfig`'s (kinds, difficulty, template, seed, max_new_tokens), plus
 
     Attributes:
         steps: optimizer steps in the whole run (the schedule's length).
@@ -72,13 +71,10 @@ class RunConfig:
         weight_decay, beta1, beta2: AdamW's (decoupled) weight decay and moment decays.
         grad_clip: largest global gradient norm (0 disables clipping).
         bias_gamma: γ of the auxiliary-loss-free bias update (V3 §2.1.2; 0.001 in V3; 0 disables).
-        kinds: task kinds to train on; difficulty: their difficulty (None: each kind's default).
-        template: chat template of prompts and examples.
-        seed: seeds every random draw of the run, per step.
         checkpoint_every: write a checkpoint every this many steps (0: only at the end).
         eval_every: evaluate on held-out tasks every this many steps (0: never); eval_tasks:
             held-out tasks per kind; eval_temperature: 0 for greedy decoding, else sampled with
-            top-p 0.95 as R1 evaluates (§3); max_new_tokens: longest response sampled.
+            top-p 0.95 as R1 evaluates (§3).
     """
 
     steps: int = 1200
@@ -90,31 +86,14 @@ class RunConfig:
     beta2: float = 0.95
     grad_clip: float = 1.0
     bias_gamma: float = 1e-3
-    kinds: tuple[str, ...] = ("arithmetic",)
-    difficulty: int | None = None
-    template: str = "r1-chat"
-    seed: int = 0
     checkpoint_every: int = 0
     eval_every: int = 0
     eval_tasks: int = 32
     eval_temperature: float = 0.0
-    max_new_tokens: int = 128
-
-    def __post_init__(self) -> None:
-        self.kinds = tuple(self.kinds)  # JSON gives back a list
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"{type(self).__name__}: {field.name}={value!r} must be a finite number")
-            if field.type == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValueError(f"{type(self).__name__}: {field.name}={value!r} must be an integer")
-        for field, ok, rule in self.rules():
-            if not ok:
-                raise ValueError(f"{type(self).__name__}: {field}={getattr(self, field)!r} must be {rule}")
 
     def rules(self) -> list[tuple[str, bool, str]]:
-        """(field, whether its value is valid, the rule) for every field; subclasses add theirs."""
         return [
+            *super().rules(),
             ("steps", self.steps >= 1, ">= 1"),
             ("lr", self.lr > 0, "> 0"),
             ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
@@ -124,13 +103,10 @@ class RunConfig:
             ("beta2", 0 <= self.beta2 < 1, "in [0, 1)"),
             ("grad_clip", self.grad_clip >= 0, ">= 0 (0 disables clipping)"),
             ("bias_gamma", self.bias_gamma >= 0, ">= 0 (0 disables the bias update)"),
-            ("kinds", bool(self.kinds) and set(self.kinds) <= set(KINDS), f"non-empty, from {KINDS}"),
-            ("template", self.template in TEMPLATES, f"one of {list(TEMPLATES)}"),
             ("checkpoint_every", self.checkpoint_every >= 0, ">= 0 (0: only at the end)"),
             ("eval_every", self.eval_every >= 0, ">= 0 (0: never)"),
             ("eval_tasks", self.eval_tasks >= 1, ">= 1"),
             ("eval_temperature", self.eval_temperature >= 0, ">= 0 (0: greedy)"),
-            ("max_new_tokens", self.max_new_tokens >= 1, ">= 1"),
         ]
 
 

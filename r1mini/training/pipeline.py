@@ -37,9 +37,9 @@ from r1mini.reasoning.evaluate import score_sample
 from r1mini.reasoning.generate import generate
 from r1mini.reasoning.rewards import R1_WEIGHTS, language_reward
 from r1mini.reasoning.task import Task
-from r1mini.reasoning.template import TEMPLATES, decode_response, encode_prompt, parse_response
+from r1mini.reasoning.template import decode_response, encode_prompt, parse_response
 from r1mini.reasoning.tokenizer import VOCAB_SIZE
-from r1mini.training.data import Batch, encode_batch, sample_tasks, step_seed
+from r1mini.training.data import Batch, TaskConfig, encode_batch, sample_tasks, step_seed
 from r1mini.training.grpo import GRPOConfig, GRPOTrainer
 from r1mini.training.loop import CHECKPOINT, Metrics, TrainingRun
 from r1mini.training.state import find_checkpoint, load_training_state, read_state, save_training_state
@@ -72,60 +72,78 @@ class ExampleBatches:
 
 # ---- rejection sampling (R1 §2.3.3) -----------------------------------------------------------------
 @dataclass
-class RejectionConfig:
+class RejectionConfig(TaskConfig):
     """Rejection sampling: `samples_per_prompt` responses to each of `prompts` training tasks
-    (drawn by `sample_tasks(kinds, prompts, seed, 0, "train", difficulty)`), sampled at
-    `temperature` / `top_p` (R1's evaluation setting, §3, by default) in batches of `batch_size`."""
+    (drawn by `sample_tasks(kinds, prompts, seed, 0, "train", difficulty)`, `TaskConfig`'s fields),
+    sampled at `temperature` / `top_p` (R1's evaluation setting, §3, by default) in batches of
+    `batch_size`."""
 
     prompts: int = 512
     samples_per_prompt: int = 4
     temperature: float = 0.6
     top_p: float | None = 0.95
-    kinds: tuple[str, ...] = ("arithmetic",)
-    difficulty: int | None = None
-    template: str = "r1-chat"
-    seed: int = 0
-    max_new_tokens: int = 128
     batch_size: int = 128
 
-    def __post_init__(self) -> None:
-        self.kinds = tuple(self.kinds)
-        rules = [
+    def rules(self) -> list[tuple[str, bool, str]]:
+        return [
+            *super().rules(),
             ("prompts", self.prompts >= 1, ">= 1"),
             ("samples_per_prompt", self.samples_per_prompt >= 1, ">= 1"),
             ("temperature", self.temperature > 0, "> 0 (greedy samples would all be alike)"),
             ("top_p", self.top_p is None or 0 < self.top_p <= 1, "None or in (0, 1]"),
-            ("template", self.template in TEMPLATES, f"one of {list(TEMPLATES)}"),
-            ("max_new_tokens", self.max_new_tokens >= 1, ">= 1"),
             ("batch_size", self.batch_size >= 1, ">= 1"),
         ]
-        for name, ok, rule in rules:
-            if not ok:
-                raise ValueError(f"RejectionConfig: {name}={getattr(self, name)!r} must be {rule}")
 
     def tasks(self) -> list[Task]:
         """The prompts to sample, the same on every call."""
         return sample_tasks(self.kinds, self.prompts, self.seed, 0, "train", self.difficulty)
 
 
-def keep_verified(samples: Iterable[tuple[Task, str]]) -> list[Task]:
-    """The responses a rule verifies, each as a task whose reference thinking and answer are the
-    response's: right answer, well-formed, and reasoning all in the task's language (R1 §2.3.3
-    "filtered out chain-of-thought with mixed languages"); repeats of a kept response are dropped."""
-    kept: list[Task] = []
+# What rejection sampling makes of one response: "kept" (a new example), "repeat" (verified, but
+# word for word a response kept before), or dropped, and why
+VERDICTS = ("kept", "repeat", "malformed", "wrong answer", "mixed language")
+VERIFIED = ("kept", "repeat")  # the verdicts of responses that pass the rule
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One response judged: its `verdict` (one of `VERDICTS`) and, when kept, the `example` it
+    adds: its task with the response's thinking and answer as the reference."""
+
+    verdict: str
+    example: Task | None = None
+
+
+def judge_samples(samples: Iterable[tuple[Task, str]]) -> list[Judged]:
+    """Rejection sampling's rule (R1 §2.3.3) on each (task, response), in order. A response is
+    verified when it is well-formed ("malformed" otherwise), has the right answer ("wrong answer")
+    and reasons only in the task's language ("mixed language": R1 "filtered out chain-of-thought
+    with mixed languages"; an empty <think> block has no language to check). A verified response
+    is "kept" the first time its (prompt, thinking, answer) is seen, a "repeat" after that."""
+    judged: list[Judged] = []
     seen: set[tuple[str, str, str]] = set()
     for task, response in samples:
         record = score_sample(task, response)
         parsed = parse_response(response)
-        if parsed.thinking is None or parsed.answer is None or not (record.correct and record.well_formed):
-            continue
-        if parsed.thinking and language_reward(response, task).value < 1.0:  # empty: no language to check
-            continue
-        key = (task.prompt, parsed.thinking, parsed.answer)
-        if key not in seen:
-            seen.add(key)
-            kept.append(dataclasses.replace(task, thinking=parsed.thinking, answer=parsed.answer))
-    return kept
+        if parsed.thinking is None or parsed.answer is None or not record.well_formed:
+            judged.append(Judged("malformed"))
+        elif not record.correct:
+            judged.append(Judged("wrong answer"))
+        elif parsed.thinking and language_reward(response, task).value < 1.0:
+            judged.append(Judged("mixed language"))
+        elif (task.prompt, parsed.thinking, parsed.answer) in seen:
+            judged.append(Judged("repeat"))
+        else:
+            seen.add((task.prompt, parsed.thinking, parsed.answer))
+            example = dataclasses.replace(task, thinking=parsed.thinking, answer=parsed.answer)
+            judged.append(Judged("kept", example))
+    return judged
+
+
+def keep_verified(samples: Iterable[tuple[Task, str]]) -> list[Task]:
+    """The examples rejection sampling keeps (`judge_samples`): each verified response once, as a
+    task whose reference thinking and answer are the response's."""
+    return [j.example for j in judge_samples(samples) if j.example is not None]
 
 
 def rejection_sample(model: Transformer, config: RejectionConfig) -> tuple[list[Task], int]:

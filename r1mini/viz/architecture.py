@@ -40,7 +40,7 @@ def parameter_breakdown(config: ModelConfig) -> go.Figure:
         colors.append(color)
     routed = counts["breakdown"]["routed_experts"]
     if routed:
-        active = routed - (total - counts["activated"])  # activated = total - idle routed
+        active = counts["activated_breakdown"]["routed_experts"]
         for name, n in (("activated per token", active), ("idle for that token", routed - active)):
             ids.append(f"routed_experts/{name}")
             labels.append(name)
@@ -74,13 +74,12 @@ def layer_parameters(config: ModelConfig) -> go.Figure:
     """Stacked bars: total vs activated parameters per block type, in billions / millions."""
     counts = count_parameters(config)
     parts = [p for p in COMPONENTS if counts["breakdown"][p]]
-    share = config.n_activated_experts / config.n_routed_experts
     fig = go.Figure()
     for part, color in zip(COMPONENTS, OKABE_ITO, strict=True):
         if part not in parts:
             continue
         n = counts["breakdown"][part]
-        active = round(n * share) if part == "routed_experts" else n
+        active = counts["activated_breakdown"][part]
         fig.add_bar(
             name=COMPONENT_LABELS[part],
             x=["stored (total)", "used by one token (activated)"],

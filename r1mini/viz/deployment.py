@@ -207,18 +207,16 @@ def placement_figure(
         horizontal_spacing=0.14,
         subplot_titles=("work per device", "dispatched copies: home → expert's device"),
     )
-    n_experts = max(e for experts in placement for e in experts) + 1
+    n_experts = result.pairs.shape[1]
     copies = [sum(e in experts for experts in placement) for e in range(n_experts)]
-    per_expert = torch.bincount(ids.flatten(), minlength=n_experts)
     for e in range(n_experts):
-        share = [float(per_expert[e]) / copies[e] if e in experts else 0.0 for experts in placement]
         fig.add_bar(
             x=names,
-            y=share,
+            y=result.pairs[:, e].tolist(),
             name=f"expert {e}" + (f" ({copies[e]} copies)" if copies[e] > 1 else ""),
             marker_color=OKABE_ITO[e % len(OKABE_ITO)],
             marker_pattern_shape="/" if e >= len(OKABE_ITO) else "",
-            hovertemplate=f"expert {e} on %{{x}}: ~%{{y:,.0f}} tokens<extra></extra>",
+            hovertemplate=f"expert {e} on %{{x}}: %{{y:,}} tokens<extra></extra>",
             row=1,
             col=1,
         )

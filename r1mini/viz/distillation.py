@@ -28,6 +28,7 @@ from r1mini.reasoning.task import Task
 from r1mini.training.grpo import GRPOConfig
 from r1mini.training.pipeline import student_compute
 from r1mini.training.trainer import TrainConfig
+from r1mini.viz.reasoning import metrics_table
 from r1mini.viz.style import FIGURE_HEIGHT, OKABE_ITO, styled
 
 Record = Mapping[str, Any]
@@ -48,19 +49,14 @@ COMPONENT_LABELS = {
 
 def parameter_rows(configs: Mapping[str, ModelConfig]) -> list[tuple[str, dict[str, int]]]:
     """(bar label, component -> parameters) for each model: its total and its parameters
-    activated per token (routed experts × K_r / N_r), each with its MTP module apart."""
+    activated per token (`count_parameters`' breakdowns), each with its MTP module apart."""
     if not configs:
         raise ValueError("configs is empty: give model name -> ModelConfig")
     rows = []
     for name, config in configs.items():
         counts = count_parameters(config)
         total = {**counts["breakdown"], "mtp": counts["mtp"]}
-        share = config.n_activated_experts / config.n_routed_experts
-        activated = {
-            **total,
-            "routed_experts": round(total["routed_experts"] * share),
-            "mtp": counts["mtp_activated"],
-        }
+        activated = {**counts["activated_breakdown"], "mtp": counts["mtp_activated"]}
         rows += [(f"{name}: total", total), (f"{name}: activated per token", activated)]
     return rows
 
@@ -230,17 +226,12 @@ def students_figure(metrics: Mapping[str, Mapping[str, Any]], title: str) -> go.
     """Grouped bars: each checkpoint's accuracy (name -> its `metrics.json`, or a section of it
     such as `student_rl`) in the three `SETTINGS`, with ±1 binomial standard error over the
     held-out questions (an upper bound where a question's several samples are averaged)."""
-    if not metrics:
-        raise ValueError("metrics is empty: give checkpoint name -> its metrics.json")
-    for name, m in metrics.items():
-        for section, key, _ in SETTINGS:
-            if key not in m.get(section, {}):
-                raise ValueError(f"metrics[{name!r}] has no [{section!r}][{key!r}]")
+    table = metrics_table(metrics, SETTINGS)
     labels = [label for _, _, label in SETTINGS]
     fig = go.Figure()
-    for (name, m), color in zip(metrics.items(), OKABE_ITO, strict=False):
-        values = [float(m[section][key]) for section, key, _ in SETTINGS]
-        errors = [standard_error(v, int(m["held_out_tasks"])) for v in values]
+    for (name, row), color in zip(table.items(), OKABE_ITO, strict=False):
+        values = list(row.values())
+        errors = [standard_error(v, int(metrics[name]["held_out_tasks"])) for v in values]
         fig.add_bar(
             x=labels,
             y=values,

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 import torch
 
+from r1mini.fp8_format import BLOCK
 from r1mini.viz.style import HEATMAP_SCALE, OKABE_ITO, styled
 
 PADDING_GREY, UNUSED_GREY = "#999999", "#DDDDDD"
@@ -135,11 +136,11 @@ def split_kv_figure(probs: torch.Tensor, split_len: int, weights: torch.Tensor) 
 
 
 def block_scale_heatmap(scale: torch.Tensor, title: str, row_name: str) -> go.Figure:
-    """FP8 scales, one per block ([rows, blocks] of 128 channels), on a log colour scale."""
+    """FP8 scales, one per block ([rows, blocks] of `BLOCK` = 128 channels), on a log colour scale."""
     s = scale.float()
     hover = [
         [
-            f"{row_name} {r}, channels {128 * b}-{128 * b + 127}<br>scale s = {s[r, b]:.3g}"
+            f"{row_name} {r}, channels {BLOCK * b}-{BLOCK * (b + 1) - 1}<br>scale s = {s[r, b]:.3g}"
             for b in range(s.shape[1])
         ]
         for r in range(s.shape[0])
@@ -154,7 +155,7 @@ def block_scale_heatmap(scale: torch.Tensor, title: str, row_name: str) -> go.Fi
         )
     )
     fig.update_yaxes(autorange="reversed")
-    return styled(fig, title, "block of 128 channels", row_name)
+    return styled(fig, title, f"block of {BLOCK} channels", row_name)
 
 
 def error_curves(

@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 
 from r1mini.reasoning.speculative import V3_ACCEPTANCE, DraftCheck
 from r1mini.reasoning.tokenizer import VOCAB
-from r1mini.viz.reasoning import moving_average
+from r1mini.viz.reasoning import add_smoothed, moving_average
 from r1mini.viz.style import FIGURE_HEIGHT, OKABE_ITO, styled
 
 LOSSES = (("ce", "main model: token t+1"), ("mtp_loss", "MTP module: token t+2"))
@@ -78,28 +78,7 @@ def pretraining_curves(
     for (key, name), color in zip(LOSSES, OKABE_ITO, strict=False):
         rows = [r for r in records if key in r]
         x, y = [r["step"] for r in rows], [float(r[key]) for r in rows]
-        fig.add_scatter(
-            x=x,
-            y=y,
-            mode="lines",
-            line=dict(color=color, width=1),
-            opacity=0.35,
-            row=1,
-            col=1,
-            name=f"{name}, per step",
-            showlegend=False,
-            hovertemplate=f"step %{{x}}<br>{name}: %{{y:.4f}} nats<extra></extra>",
-        )
-        fig.add_scatter(
-            x=x,
-            y=moving_average(y, window),
-            mode="lines",
-            line=dict(color=color, width=3),
-            name=name,
-            row=1,
-            col=1,
-            hovertemplate=f"step %{{x}}<br>{name}, {window}-step mean: %{{y:.4f}} nats<extra></extra>",
-        )
+        add_smoothed(fig, x, y, name, color, window, "%{y:.4f} nats", name=name, row=1, col=1)
     rows = [r for r in records if BALANCE in r]
     n_layers = max((len(r[BALANCE]) for r in rows), default=0)
     names = list(layer_names) if layer_names is not None else [f"MoE layer {i}" for i in range(n_layers)]

@@ -1,10 +1,10 @@
 """Chapter 07 views: R1's four training stages (R1 paper §2.3) in miniature.
 
-* `rejection_verdicts`, `rejection_summary`, `rejection_figure`: rejection sampling (§2.3.3).
-  k responses are sampled for each prompt and `r1mini.training.pipeline.keep_verified` keeps the
-  verified ones: right answer, well-formed, reasoning in the task's language, each distinct
-  response once. The verdicts say what became of every response; the figure draws them as a
-  prompts × samples grid and shows how the kept set grows with k.
+* `rejection_summary`, `rejection_figure`: rejection sampling (§2.3.3). k responses are sampled
+  for each prompt and `r1mini.training.pipeline.judge_samples` says what became of each: kept
+  (right answer, well-formed, reasoning in the task's language, a new response), a repeat, or
+  dropped and why. The figure draws those verdicts as a prompts × samples grid and shows how the
+  kept set grows with k.
 * `pipeline_figure`: every stage's metric history (`history.json` of the `r1` checkpoint, or a
   `Pipeline`'s `history(stage)`) on one axis, stage after stage, the stages marked.
 * `checkpoints_figure`: the `metrics.json` of several checkpoints side by side (§3's pass@1).
@@ -18,18 +18,14 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from r1mini.reasoning.evaluate import score_sample
-from r1mini.reasoning.task import Task
 from r1mini.reasoning.template import parse_response
-from r1mini.training.pipeline import keep_verified
-from r1mini.viz.reasoning import moving_average
+from r1mini.training.pipeline import VERDICTS, VERIFIED
+from r1mini.viz.reasoning import add_smoothed, comparison_figure, metrics_table
 from r1mini.viz.style import FIGURE_HEIGHT, OKABE_ITO, styled
 
 Record = Mapping[str, Any]
 
 # ---- rejection sampling (R1 §2.3.3) ---------------------------------------------------------------
-VERDICTS = ("kept", "repeat", "malformed", "wrong answer", "mixed language")
-VERIFIED = ("kept", "repeat")  # the verdicts of responses that pass the rule
 NOT_DRAWN = "not drawn"  # a cell of the grid beyond the k samples drawn
 VERDICT_LABELS = {
     "kept": "kept: a new example",
@@ -47,36 +43,6 @@ VERDICT_COLORS = {
     "mixed language": OKABE_ITO[4],  # reddish purple
     NOT_DRAWN: "#eeeeee",
 }
-
-
-def rejection_verdicts(samples: Sequence[tuple[Task, str]]) -> list[str]:
-    """What `keep_verified` does with each (task, response), in order, one of `VERDICTS`.
-
-    "kept": the response adds an example to what `keep_verified` keeps from the samples of its
-    prompt seen so far; "repeat": it passes the rule but repeats a kept response word for word;
-    otherwise it is dropped, and the verdict says why: "malformed" (format reward 0), "wrong
-    answer", or "mixed language" (right and well-formed, but its reasoning has words outside the
-    task's language: R1 "filtered out chain-of-thought with mixed languages", §2.3.3).
-    """
-    seen: dict[str, list[tuple[Task, str]]] = {}  # prompt -> its samples so far
-    verdicts = []
-    for task, response in samples:
-        group = seen.setdefault(task.prompt, [])
-        before = len(keep_verified(group))
-        group.append((task, response))
-        if len(keep_verified(group)) > before:
-            verdicts.append("kept")
-        elif keep_verified([(task, response)]):
-            verdicts.append("repeat")
-        else:
-            record = score_sample(task, response)
-            if not record.well_formed:
-                verdicts.append("malformed")
-            elif not record.correct:
-                verdicts.append("wrong answer")
-            else:
-                verdicts.append("mixed language")
-    return verdicts
 
 
 def _check_grid(verdicts: Sequence[Sequence[str]], k: int) -> None:
@@ -313,28 +279,13 @@ def pipeline_figure(
             steps = [r for r in records if "accuracy" in r]
             values = [float(r["accuracy"]) for r in steps]
             xs = [offset + r["step"] for r in steps]
-            add(
-                "training accuracy (sampled, T = 1), per step",
-                x=xs,
-                y=values,
-                mode="lines",
-                line=dict(color=OKABE_ITO[0], width=1),
-                opacity=0.35,
-                row=1,
-                col=1,
-                hovertemplate=f"{plain}<br>pipeline step %{{x}}: %{{y:.1%}}<extra></extra>",
+            label = "training accuracy (sampled, T = 1)"
+            legend = dict(legendgroup=label, showlegend=label not in shown)
+            where = f"{plain}<br>pipeline step %{{x}}"
+            add_smoothed(
+                fig, xs, values, label, OKABE_ITO[0], window, "%{y:.1%}", where, **legend, row=1, col=1
             )
-            add(
-                f"training accuracy, {window}-step mean",
-                x=xs,
-                y=moving_average(values, window),
-                mode="lines",
-                line=dict(color=OKABE_ITO[0], width=3),
-                row=1,
-                col=1,
-                hovertemplate=f"{plain}<br>pipeline step %{{x}}, {window}-step mean: %{{y:.1%}}"
-                "<extra></extra>",
-            )
+            shown.add(label)
         key, name, color = (
             ("kl", "RL: KL to the reference model", OKABE_ITO[4])
             if kind == "RL"
@@ -372,6 +323,7 @@ CHECKPOINT_METRICS = (
     ("greedy", "pass@1", "pass@1, greedy"),
     ("sampled_t0.6", "pass@1", "pass@1, T = 0.6, top-p 0.95 (R1 §3)"),
     ("sampled_t0.6", "reasoning_share", "share reasoning, T = 0.6"),
+    ("greedy", "mean_length", "mean response length, greedy"),
 )  # metrics.json section, key, label
 
 
@@ -379,48 +331,6 @@ def checkpoints_figure(metrics: Mapping[str, Mapping[str, Any]], title: str) -> 
     """Checkpoints measured on the same held-out tasks (their `metrics.json`): pass@1 greedy and
     at R1's sampling setting and the share of responses that reason (left), mean response length
     in tokens, greedy (right)."""
-    if not metrics:
-        raise ValueError("metrics is empty: give checkpoint name -> its metrics.json")
-    for name, m in metrics.items():
-        for section, key, _ in (*CHECKPOINT_METRICS, ("greedy", "mean_length", "")):
-            if key not in m.get(section, {}):
-                raise ValueError(f"metrics[{name!r}] has no [{section!r}][{key!r}]")
-    names = list(metrics)
-    fig = make_subplots(
-        rows=1,
-        cols=2,
-        column_widths=[0.66, 0.34],
-        horizontal_spacing=0.12,
-        subplot_titles=["accuracy and reasoning", "mean response length, greedy"],
-    )
-    for (section, key, label), color in zip(CHECKPOINT_METRICS, OKABE_ITO, strict=False):
-        values = [float(metrics[n][section][key]) for n in names]
-        fig.add_bar(
-            x=names,
-            y=values,
-            name=label,
-            marker_color=color,
-            text=[f"{v:.0%}" for v in values],
-            textposition="outside",
-            hovertemplate=f"%{{x}}<br>{label}: %{{y:.1%}}<extra></extra>",
-            row=1,
-            col=1,
-        )
-    lengths = [float(metrics[n]["greedy"]["mean_length"]) for n in names]
-    fig.add_bar(
-        x=names,
-        y=lengths,
-        name="mean length, greedy",
-        marker_color=OKABE_ITO[5],
-        showlegend=False,
-        text=[f"{v:.0f}" for v in lengths],
-        textposition="outside",
-        row=1,
-        col=2,
-        hovertemplate="%{x}<br>mean length: %{y:.1f} tokens<extra></extra>",
-    )
-    styled(fig, title, "checkpoint", "share of responses")
-    fig.update_yaxes(range=[0, 1.15], tickformat=".0%", row=1, col=1)
-    fig.update_yaxes(title_text="tokens per response", range=[0, max(lengths) * 1.2], row=1, col=2)
-    fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.2))
-    return fig
+    table = metrics_table(metrics, CHECKPOINT_METRICS)
+    *shares, (_, _, length) = CHECKPOINT_METRICS
+    return comparison_figure(table, title, [(label, label) for _, _, label in shares], length)

@@ -24,7 +24,14 @@ from typing import Any, NamedTuple
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from r1mini.viz.reasoning import CARD_STYLE, CURVES, grpo_curves, moving_average, response_html
+from r1mini.viz.reasoning import (
+    CARD_STYLE,
+    CURVES,
+    add_smoothed,
+    grpo_curves,
+    moving_average,
+    response_html,
+)
 from r1mini.viz.style import OKABE_ITO, styled
 
 Record = Mapping[str, Any]
@@ -109,23 +116,8 @@ def length_figure(history: Sequence[Record], fit: LengthFit, title: str, window:
     x = [r["step"] for r in steps]
     lengths = [float(r[LENGTH]) for r in steps]
     fig = go.Figure()
-    fig.add_scatter(
-        x=x,
-        y=lengths,
-        mode="lines",
-        line=dict(color=OKABE_ITO[0], width=1),
-        opacity=0.35,
-        name="mean length of the step's responses",
-        hovertemplate="step %{x}<br>mean length: %{y:.1f} tokens<extra></extra>",
-    )
-    fig.add_scatter(
-        x=x,
-        y=moving_average(lengths, window),
-        mode="lines",
-        line=dict(color=OKABE_ITO[0], width=3),
-        name=f"{window}-step mean",
-        hovertemplate=f"step %{{x}}<br>{window}-step mean: %{{y:.1f}} tokens<extra></extra>",
-    )
+    label = "mean length of the step's responses"
+    add_smoothed(fig, x, lengths, label, OKABE_ITO[0], window, "%{y:.1f} tokens")
     predicted = [fit.predict(float(r[SHARE])) for r in steps]
     fig.add_scatter(
         x=x,

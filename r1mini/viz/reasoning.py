@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 import torch
@@ -158,6 +159,43 @@ def moving_average(values: Sequence[float], window: int) -> list[float]:
     return out
 
 
+def add_smoothed(
+    fig: go.Figure,
+    x: Sequence[float],
+    y: Sequence[float],
+    label: str,
+    color: str,
+    window: int,
+    value: str = "%{y:.3f}",
+    where: str = "step %{x}",
+    **bold: Any,
+) -> None:
+    """A noisy per-step series drawn twice: faint, every step (no legend entry), and bold, its
+    ``window``-step `moving_average`. Hover reads "{where}<br>{label}: {value}" (the mean's says
+    "{label}, {window}-step mean"). ``bold``: the bold trace's own properties (``name``, by default
+    "{label}, {window}-step mean"; legend settings; ``row`` and ``col``, which both traces take)."""
+    cell = {key: bold[key] for key in ("row", "col") if key in bold}
+    fig.add_scatter(
+        x=x,
+        y=y,
+        mode="lines",
+        line=dict(color=color, width=1),
+        opacity=0.35,
+        name=f"{label}, per step",
+        showlegend=False,
+        hovertemplate=f"{where}<br>{label}: {value}<extra></extra>",
+        **cell,
+    )
+    fig.add_scatter(
+        **{"name": f"{label}, {window}-step mean", **bold},
+        x=x,
+        y=moving_average(y, window),
+        mode="lines",
+        line=dict(color=color, width=3),
+        hovertemplate=f"{where}<br>{label}, {window}-step mean: {value}<extra></extra>",
+    )
+
+
 CURVES = (
     ("reward", "reward (accuracy + format)", "reward", None),
     ("accuracy", "accuracy", "share correct", "eval_accuracy"),
@@ -190,27 +228,7 @@ def grpo_curves(history: Sequence[Mapping], title: str, window: int = 10) -> go.
     for i, ((key, name, unit, eval_key), color) in enumerate(zip(CURVES, OKABE_ITO, strict=False)):
         cell = dict(row=i // 2 + 1, col=i % 2 + 1)
         values = [float(m[key]) for m in steps]
-        fig.add_scatter(
-            x=x,
-            y=values,
-            mode="lines",
-            line=dict(color=color, width=1),
-            opacity=0.35,
-            name=f"{name}, per step",
-            showlegend=False,
-            **cell,
-            hovertemplate=f"step %{{x}}<br>{name}: %{{y:.3f}}<extra></extra>",
-        )
-        fig.add_scatter(
-            x=x,
-            y=moving_average(values, window),
-            mode="lines",
-            line=dict(color=color, width=3),
-            name=f"{name}, {window}-step mean",
-            showlegend=False,
-            **cell,
-            hovertemplate=f"step %{{x}}<br>{name}, {window}-step mean: %{{y:.3f}}<extra></extra>",
-        )
+        add_smoothed(fig, x, values, name, color, window, showlegend=False, **cell)
         evals = [m for m in history if eval_key in m] if eval_key else []
         if evals:
             fig.add_scatter(
@@ -234,11 +252,36 @@ def grpo_curves(history: Sequence[Mapping], title: str, window: int = 10) -> go.
 
 
 COMPARED = (("pass@1", "accuracy (pass@1)"), ("reasoning_share", "share that reasons"))
+Column = tuple[str, str, str]  # (section of metrics.json, key in it, label)
 
 
-def comparison_figure(summaries: Mapping[str, Mapping[str, float]], title: str) -> go.Figure:
-    """Models measured on the same questions: accuracy and share reasoning (left), mean response
-    length in tokens (right). ``summaries``: model name -> `r1mini.reasoning.summarize` output."""
+def metrics_table(
+    metrics: Mapping[str, Mapping[str, Any]], columns: Sequence[Column]
+) -> dict[str, dict[str, float]]:
+    """Checkpoints side by side: name -> {label: its `metrics.json`[section][key]} for each
+    (section, key, label) of ``columns``, in the order of ``metrics``. A missing value raises an
+    error naming the checkpoint, the section and the key."""
+    if not metrics:
+        raise ValueError("metrics is empty: give checkpoint name -> its metrics.json")
+    table = {}
+    for name, m in metrics.items():
+        for section, key, _ in columns:
+            if key not in m.get(section, {}):
+                raise ValueError(f"metrics[{name!r}] has no [{section!r}][{key!r}]")
+        table[name] = {label: float(m[section][key]) for section, key, label in columns}
+    return table
+
+
+def comparison_figure(
+    summaries: Mapping[str, Mapping[str, float]],
+    title: str,
+    shares: Sequence[tuple[str, str]] = COMPARED,
+    length: str = "mean_length",
+) -> go.Figure:
+    """Models measured on the same questions: shares of responses side by side (left; by default
+    accuracy and the share that reasons) and the mean response length in tokens (right).
+    ``summaries``: model name -> `r1mini.reasoning.summarize` output, or any mapping with the
+    ``shares`` keys (each shown with its label) and the ``length`` key (e.g. `metrics_table`)."""
     if not summaries:
         raise ValueError("summaries is empty: give at least one model's summarize() output")
     fig = make_subplots(
@@ -246,10 +289,10 @@ def comparison_figure(summaries: Mapping[str, Mapping[str, float]], title: str) 
         cols=2,
         column_widths=[0.62, 0.38],
         horizontal_spacing=0.14,
-        subplot_titles=["accuracy and reasoning", "mean response length"],
+        subplot_titles=["accuracy and reasoning", length.replace("_", " ")],
     )
     names = list(summaries)
-    for (key, label), color in zip(COMPARED, OKABE_ITO, strict=False):
+    for (key, label), color in zip(shares, OKABE_ITO, strict=False):
         fig.add_bar(
             x=names,
             y=[summaries[n][key] for n in names],
@@ -261,12 +304,13 @@ def comparison_figure(summaries: Mapping[str, Mapping[str, float]], title: str) 
             row=1,
             col=1,
         )
+    lengths = [summaries[n][length] for n in names]
     fig.add_bar(
         x=names,
-        y=[summaries[n]["mean_length"] for n in names],
-        name="mean length",
-        marker_color=OKABE_ITO[2],
-        text=[f"{summaries[n]['mean_length']:.0f}" for n in names],
+        y=lengths,
+        name=length.replace("_", " "),
+        marker_color=OKABE_ITO[len(shares) % len(OKABE_ITO)],
+        text=[f"{v:.0f}" for v in lengths],
         textposition="outside",
         showlegend=False,
         row=1,
@@ -275,8 +319,6 @@ def comparison_figure(summaries: Mapping[str, Mapping[str, float]], title: str) 
     )
     styled(fig, title, "model", "share of responses")
     fig.update_yaxes(range=[0, 1.15], tickformat=".0%", row=1, col=1)
-    fig.update_yaxes(title_text="tokens per response", row=1, col=2)
-    top = max(summaries[n]["mean_length"] for n in names)
-    fig.update_yaxes(range=[0, top * 1.2], row=1, col=2)
+    fig.update_yaxes(title_text="tokens per response", range=[0, max(lengths) * 1.2], row=1, col=2)
     fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.2))
     return fig
