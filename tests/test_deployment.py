@@ -226,3 +226,23 @@ def test_simulate_on_recorded_routing():
     assert int(out.load.sum()) == ids.numel()
     assert int(out.traffic.sum()) == int(out.devices_per_token.sum())
     assert int(out.devices_per_token.max()) <= min(2, config.n_activated_experts)
+
+
+def test_a_streamed_prefill_reads_every_block_once_and_holds_one():
+    """The bytes read are the blocks' tensors in the published FP8 layout (less the routers' fp32
+    biases, buffers rather than weights), the time adds reading and computing, the memory held is
+    the resident embedding and head plus the largest block (bf16) plus the prompt's latent cache."""
+    from r1mini.accounting import streamed_weight_bytes
+    from r1mini.deployment import streamed_prefill
+    from r1mini.io.published import SCALE, expected_tensors, quantized
+
+    config = ModelConfig.preset("deepseek-v3-671b")
+    cost = streamed_prefill(config, tokens=512, read_gb_s=4.0, compute_tflops=2.0)
+    blocks = 0
+    for key, shape in expected_tensors(config.replace(n_mtp_layers=0), fp8=True).items():
+        if key.startswith("model.layers.") and not key.endswith("e_score_correction_bias"):
+            blocks += math.prod(shape) * (4 if key.endswith(SCALE) else 1 if quantized(key) else 2)
+    assert cost["read_bytes"] == blocks
+    assert cost["read_seconds"] == pytest.approx(blocks / 4e9)
+    assert cost["seconds"] == pytest.approx(cost["read_seconds"] + cost["flops"] / 2e12)
+    assert cost["held_bytes"] == streamed_weight_bytes(config) + 512 * 70_272

@@ -19,6 +19,7 @@ from r1mini.deployment.serving import (
     memory_plan,
     min_gpus,
     speculative_speedup,
+    streamed_prefill,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "place_experts",
     "simulate_expert_parallel",
     "speculative_speedup",
+    "streamed_prefill",
 ]

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from r1mini.accounting import count_parameters, kv_cache_bytes_per_token, weight_bytes
+from r1mini.accounting import count_parameters, kv_cache_bytes_per_token, streamed_weight_bytes, weight_bytes
 from r1mini.config import ModelConfig
 from r1mini.fp8_format import activation_nbytes, weight_nbytes
 
@@ -188,6 +188,46 @@ def memory_plan(
         batch=batch,
         context=context,
     )
+
+
+def streamed_prefill(
+    config: ModelConfig,
+    tokens: int,
+    read_gb_s: float,
+    compute_tflops: float,
+    precision: Precision = "fp8",
+    kv_bytes_per_element: int = 2,
+) -> dict[str, float]:
+    """One batch-1 prefill of `tokens` tokens on one machine with the weights streamed from disk
+    block by block (`r1mini.io.load_pretrained(..., stream=True)`), at `read_gb_s` GB/s of disk and
+    `compute_tflops` TFLOP/s.
+
+    Read: every block's weights once, in `precision` (the embedding and head stay resident; the MTP
+    module is not run). Compute: 2 FLOPs per activated matrix parameter per token, plus attention
+    over the causal pairs, `T(T+1)/2` per layer at `2·H·(d_qk + d_v)` each (prefill expands the
+    keys and values). r1mini's streamer reads a block, then computes it, so the times add up.
+    Held: `streamed_weight_bytes` in bf16 plus the latent KV cache of the prompt.
+    Returns `read_bytes`, `read_seconds`, `flops`, `compute_seconds`, `seconds`, `held_bytes`.
+    """
+    _check_choice("precision", precision, PRECISIONS)
+    _check_positive(tokens=tokens, read_gb_s=read_gb_s, compute_tflops=compute_tflops)
+    c = config
+    counts = count_parameters(c)
+    resident = counts["breakdown"]["embedding"] + counts["breakdown"]["head"] + c.dim  # + final norm
+    read = weight_bytes(c)[precision] - 2 * resident  # the resident tensors are bf16 in both layouts
+    matmul_params = counts["activated"] - counts["breakdown"]["embedding"]
+    pairs = tokens * (tokens + 1) // 2
+    flops = 2 * matmul_params * tokens + c.n_layers * pairs * 2 * c.n_heads * (c.qk_head_dim + c.v_head_dim)
+    kv = tokens * kv_cache_bytes_per_token(c, kv_bytes_per_element)["absorbed_mla"]
+    read_seconds, compute_seconds = read / (read_gb_s * 1e9), flops / (compute_tflops * 1e12)
+    return {
+        "read_bytes": float(read),
+        "read_seconds": read_seconds,
+        "flops": float(flops),
+        "compute_seconds": compute_seconds,
+        "seconds": read_seconds + compute_seconds,
+        "held_bytes": float(streamed_weight_bytes(c) + kv),
+    }
 
 
 # ---- expert parallelism ----------------------------------------------------------------------------
