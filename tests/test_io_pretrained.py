@@ -364,3 +364,31 @@ def test_an_fp8_weight_without_its_scale_and_unknown_configs_are_refused(publish
     (directory / "config.json").write_text(json.dumps({**config, "quantization_config": quant}))
     with pytest.raises(ValueError, match=r"is not DeepSeek's FP8"):
         load_pretrained(directory)
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+def test_a_bf16_deepseek_v2_checkpoint_loads(tmp_path, groups):
+    """V2 and V2-Lite are published in bf16 (no quantization_config) with a softmax router and no
+    correction bias or MTP; `groups` 1 is V2-Lite's plain top-k, 4 V2's group-limited routing."""
+    config = ModelConfig.preset(
+        "nano",
+        score_func="softmax",
+        n_mtp_layers=0,
+        q_lora_rank=0,
+        n_expert_groups=groups,
+        n_limited_groups=min(groups, 2),
+        norm_topk_prob=False,
+        route_scale=16.0,
+    )
+    torch.manual_seed(0)
+    model = Transformer(config).eval()
+    save_published(model, tmp_path, fp8=False)
+    raw = json.loads((tmp_path / "config.json").read_text())
+    assert raw["model_type"] == "deepseek_v2" and "quantization_config" not in raw
+    loaded = load_pretrained(tmp_path, dtype=torch.float32)
+    assert loaded.config.replace(name=config.name) == config
+    rounded = Transformer(config).eval()
+    rounded.load_state_dict({k: v.to(torch.bfloat16).float() for k, v in model.state_dict().items()})
+    tokens = torch.randint(0, config.vocab_size, (2, 9), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.equal(loaded(tokens), rounded(tokens))
