@@ -44,6 +44,7 @@ from r1mini.config import ModelConfig
 from r1mini.io import load
 from r1mini.io.published import published_bytes, read_config
 from r1mini.model import Transformer
+from r1mini.parallel import world
 from r1mini.reasoning.rewards import R1_WEIGHTS, R1_ZERO_WEIGHTS
 from r1mini.reasoning.tokenizer import VOCAB_SIZE
 from r1mini.training import GRPOTrainer, RunConfig, Trainer
@@ -293,7 +294,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.debug:
             raise
         message = " ".join(str(e).split("\n"))
-        print(f"python -m r1mini {args.command}: error: {message}", file=sys.stderr)
+        if world().leader:  # a sharded run's processes fail alike: one line, from rank 0
+            print(f"python -m r1mini {args.command}: error: {message}", file=sys.stderr)
         sys.exit(1 if isinstance(e, DivergedError) else 2)
 
 

@@ -9,7 +9,10 @@ directory, or a directory DeepSeek published (`config.json` with a `model_type`,
 shards, `tokenizer.json`), loaded by `r1mini.io.load_pretrained` (`--stream-weights` reads one
 block at a time for a machine that cannot hold the model). Without `--prompt`, each line of stdin
 is a prompt. Sampling defaults to R1's evaluation setting (temperature 0.6, top-p 0.95, §3).
-Everything printed goes through `emit`, the one place that writes to stdout.
+Under `torchrun --nproc-per-node N -m r1mini generate …` the model is sharded over the N processes
+(`r1mini.parallel`; a published directory is read slice by slice, each process its own part) and
+every process samples the same tokens; everything printed goes through `emit`, which prints on
+rank 0 only.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from r1mini import checks
 from r1mini.io import load, load_pretrained
 from r1mini.io.published_chat import CHAT_FORMATS, PublishedChat
 from r1mini.model import Transformer
+from r1mini.parallel import init_from_env, shard_model, world
 from r1mini.reasoning.generate import generate
 from r1mini.reasoning.template import TEMPLATES, decode_response, encode_prompt
 from r1mini.reasoning.tokenizer import EOS_ID, VOCAB_SIZE
@@ -37,8 +41,9 @@ DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
 def emit(text: str, end: str = "\n") -> None:
-    """Write to stdout: the only place `generate` prints."""
-    print(text, end=end, flush=True)
+    """Write to stdout: the only place `generate` prints, and only on rank 0 of a sharded run."""
+    if world().leader:
+        print(text, end=end, flush=True)
 
 
 def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -90,7 +95,7 @@ def open_checkpoint(args: argparse.Namespace) -> Speaker:
             raise ValueError(f"--template={chat_format}: a published checkpoint takes {list(CHAT_FORMATS)}")
         chat = PublishedChat.from_directory(path)
         model = load_pretrained(
-            path, dtype=DTYPES[args.dtype], fp8=args.fp8, mtp=False, stream=args.stream_weights
+            path, dtype=DTYPES[args.dtype], fp8=args.fp8, mtp=False, stream=args.stream_weights, world=world()
         )
         prefill = "<think>\n" if chat_format == "r1" else ""  # what the prompt opened, shown again
 
@@ -102,7 +107,7 @@ def open_checkpoint(args: argparse.Namespace) -> Speaker:
     template = args.template or "r1-chat"
     if template not in TEMPLATES:
         raise ValueError(f"--template={template}: an r1mini checkpoint takes {list(TEMPLATES)}")
-    model = load(path)
+    model = shard_model(load(path), world())
     return Speaker(
         model,
         lambda text: encode_prompt(text, template),
@@ -124,6 +129,7 @@ def run(args: argparse.Namespace) -> None:
     prompts = [prompt for prompt in prompts if prompt.strip()]
     if not prompts:
         raise ValueError("no prompt: pass --prompt TEXT or write prompts on stdin, one per line")
+    init_from_env()  # under `torchrun --nproc-per-node N`: N processes share the model
     speaker = open_checkpoint(args)
     ids = [speaker.encode(prompt) for prompt in prompts]
     context = speaker.model.config.max_seq_len

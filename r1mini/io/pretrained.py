@@ -31,13 +31,14 @@ from safetensors import safe_open
 from torch import nn
 
 from r1mini.config import ModelConfig
-from r1mini.fp8_format import FP8, weight_scale_shape
+from r1mini.fp8_format import BLOCK, FP8, weight_scale_shape
 from r1mini.io.checkpoint import check_device
 from r1mini.io.published import INDEX, SCALE, Target, expected_tensors, read_config, target
 from r1mini.kernels import weight_dequant
 from r1mini.model import Transformer
 from r1mini.model.fp8 import use_fp8
 from r1mini.model.rope import yarn_inv_freq
+from r1mini.parallel import World, shard_model
 
 FP8Mode = Literal["dequantize", "keep"]
 FLOATS = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F8_E4M3": FP8}
@@ -95,6 +96,10 @@ class ShardIndex:
 
     def tensor(self, key: str) -> torch.Tensor:
         return self.handle(self.weight_map[key]).get_tensor(key)
+
+    def slice(self, key: str):  # safetensors does not export its slice type
+        """The tensor `key` unread: index it (`[a:b]`, `[:, a:b]`) to read only that part."""
+        return self.handle(self.weight_map[key]).get_slice(key)
 
     def close(self) -> None:
         self._stack.close()
@@ -176,7 +181,9 @@ def _module_of(found: Target) -> str:
 
 class Loader:
     """Reads planned tensors into a model: dequantised to the parameter's dtype, or, for modules
-    kept in FP8, as e4m3 values and fp32 scales."""
+    kept in FP8, as e4m3 values and fp32 scales. A layer sharded over processes
+    (`r1mini.parallel`) says which slice of the full tensor it holds (`shard`: dimension, slice);
+    only that slice is read (`get_slice`), and routed experts held elsewhere not at all."""
 
     def __init__(self, model: Transformer, index: ShardIndex, plan: Plan, keep_fp8: bool) -> None:
         self.model, self.index, self.plan, self.keep_fp8 = model, index, plan, keep_fp8
@@ -185,22 +192,48 @@ class Loader:
     def load(self, prefix: str) -> None:
         """Fill every tensor of the unit `prefix` (its parameters already allocated)."""
         for key, found in self.plan.keys.get(prefix, []):
-            tensor = self.index.tensor(key)
-            scale_key = key.removesuffix("weight") + SCALE
-            destination = self._tensor(found.name)
-            if tensor.dtype == FP8 and self.keep_fp8:
-                self._tensor(found.name + "_scale_inv")[_row(found)].copy_(self.index.tensor(scale_key))
-            elif tensor.dtype == FP8:
-                tensor = weight_dequant(tensor, self.index.tensor(scale_key), destination.dtype)
-            destination[_row(found)].copy_(tensor)
+            module_name, _, attr = found.name.rpartition(".")
+            module = self.model.get_submodule(module_name)
+            destination = getattr(module, attr)
+            shard: tuple[int, slice] | None = getattr(module, "shard", None)
+            row: int | slice = slice(None)
+            if found.expert is not None:
+                row = found.expert
+                if shard is not None:  # expert parallel: this process holds the experts shard[1]
+                    held = shard[1]
+                    if not held.start <= found.expert < held.stop:
+                        continue
+                    row, shard = found.expert - held.start, None
+            fp8 = self.index.dtypes[key] == "F8_E4M3"
+            if fp8 and self.keep_fp8:
+                getattr(module, attr + "_scale_inv")[row].copy_(self.index.tensor(_scale_of(key)))
+                destination[row].copy_(self.index.tensor(key))
+            else:
+                destination[row].copy_(self._read(key, fp8, destination.dtype, shard))
 
-    def _tensor(self, name: str) -> torch.Tensor:
-        module_name, _, attr = name.rpartition(".")
-        return getattr(self.model.get_submodule(module_name), attr)
+    def _read(self, key: str, fp8: bool, dtype: torch.dtype, shard: tuple[int, slice] | None) -> torch.Tensor:
+        """The tensor `key` (dequantised if FP8), or only its slice `shard` = (dimension, slice).
+        An FP8 slice on 128-block boundaries reads its blocks' scales only; one that cuts a block
+        (tiny models) dequantises the whole tensor first."""
+        piece = self.index.slice(key)
+        if shard is None:
+            tensor = piece[:]
+            return weight_dequant(tensor, self.index.tensor(_scale_of(key)), dtype) if fp8 else tensor
+        dim, part = shard
+        take = (lambda p, s: p[s]) if dim == 0 else (lambda p, s: p[:, s])
+        if not fp8:
+            return take(piece, part)
+        length = self.index.shapes[key][dim]
+        if part.start % BLOCK == 0 and (part.stop % BLOCK == 0 or part.stop == length):
+            blocks = slice(part.start // BLOCK, -(-part.stop // BLOCK))
+            scale = take(self.index.slice(_scale_of(key)), blocks)
+            return weight_dequant(take(piece, part), scale, dtype)
+        whole = weight_dequant(piece[:], self.index.tensor(_scale_of(key)), dtype)
+        return take(whole, part)
 
 
-def _row(found: Target) -> slice | int:
-    return slice(None) if found.expert is None else found.expert
+def _scale_of(key: str) -> str:
+    return key.removesuffix("weight") + SCALE
 
 
 def _materialize(module: nn.Module, device: torch.device, config: ModelConfig) -> None:
@@ -256,6 +289,7 @@ def load_pretrained(
     fp8: FP8Mode = "dequantize",
     mtp: bool = True,
     stream: bool = False,
+    world: World | None = None,
     **config_overrides: object,
 ) -> Transformer:
     """A `Transformer` holding the weights of a published DeepSeek checkpoint in `directory`.
@@ -264,6 +298,8 @@ def load_pretrained(
     fp8: "dequantize" FP8 weights to `dtype`, or "keep" them in e4m3 (FP8 checkpoints only).
     mtp: also load the MTP module (False skips its tensors and builds the model without it).
     stream: read each block from disk for its forward only (`WeightStream`, `model.weight_stream`).
+    world: this process's place in a `torch.distributed` world: the model is sharded over it
+        (`r1mini.parallel.shard_model`) and each process reads only the slices it holds.
     config_overrides: `ModelConfig` fields to change (e.g. `attn_impl="naive"`).
     Raises ValueError / FileNotFoundError naming every problem before any weight is read.
     """
@@ -273,6 +309,11 @@ def load_pretrained(
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point or dtype == FP8:
         raise ValueError(f"dtype={dtype!r} must be a floating dtype such as torch.bfloat16")
     device = check_device(device)
+    world = world or World()
+    if world.size > 1 and (stream or fp8 == "keep"):
+        raise ValueError(
+            "a sharded load (world size > 1) reads FP8 dequantised and resident: no stream, no keep"
+        )
     config, _ = read_config(directory, **config_overrides)
     skip = range(0)
     if not mtp:
@@ -287,6 +328,7 @@ def load_pretrained(
             moe.gate.bias = moe.gate.bias.float()  # e_score_correction_bias: fp32, as published
     if fp8 == "keep":
         use_fp8(model, set(planned.fp8_modules))
+    shard_model(model, world)  # on the meta device: each parallel layer knows its slice
     loader = Loader(model, index, planned, keep_fp8=fp8 == "keep")
     if stream:
         resident = [model.embed, model.norm, model.head, model.rope]
