@@ -56,7 +56,7 @@ def sevens(step: int) -> list[Task]:
 
 
 def test_grpo_raises_the_reward_of_a_learnable_task():
-    config = GRPOConfig(steps=15, lr=5e-3, warmup_steps=4, group_size=16, max_new_tokens=12, eval_tasks=1)
+    config = GRPOConfig(steps=15, lr=4e-3, warmup_steps=4, group_size=16, max_new_tokens=12, eval_tasks=1)
     history = GRPOTrainer(base(), config, prompts=sevens, progress=False).run()
     assert history[0]["reward_format"] > 0.8  # the SFT base answers in the format ...
     assert history[0]["accuracy"] < 0.4  # ... with a digit that is rarely 7

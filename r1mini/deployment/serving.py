@@ -30,6 +30,8 @@ from r1mini.fp8_format import activation_nbytes, weight_nbytes
 Precision = Literal["bf16", "fp8"]
 CacheKind = Literal["absorbed_mla", "naive_mla", "mha"]
 PRECISIONS: tuple[Precision, ...] = ("bf16", "fp8")
+Wire = Literal["fp32", "bf16", "fp8"]  # numbers sent between processes
+WIRES: tuple[Wire, ...] = ("fp32", "bf16", "fp8")
 CACHE_KINDS: tuple[CacheKind, ...] = ("absorbed_mla", "naive_mla", "mha")
 
 
@@ -273,8 +275,8 @@ def expert_parallel(
 def all_to_all_bytes(
     config: ModelConfig,
     copies: int | None = None,
-    dispatch: Precision = "fp8",
-    combine: Precision = "bf16",
+    dispatch: Wire = "fp8",
+    combine: Wire = "bf16",
 ) -> dict[str, int]:
     """Bytes one token moves through the MoE all-to-all, per MoE layer and over all MoE layers.
 
@@ -284,14 +286,18 @@ def all_to_all_bytes(
     per 1×128 tile (§3.3.2, §3.3.3). Combine sends one `dim`-wide output back per copy, in BF16.
     Returns `dispatch_per_copy`, `combine_per_copy`, `per_layer` and `per_token` (all MoE layers).
     """
-    _check_choice("dispatch", dispatch, PRECISIONS)
-    _check_choice("combine", combine, PRECISIONS)
+    _check_choice("dispatch", dispatch, WIRES)
+    _check_choice("combine", combine, WIRES)
     copies = config.n_activated_experts if copies is None else copies
     if copies < 0:
         raise ValueError(f"copies={copies} must be >= 0 (destinations per token)")
 
-    def one_copy(precision: Precision) -> int:
-        return 2 * config.dim if precision == "bf16" else activation_nbytes(config.dim)
+    def one_copy(precision: Wire) -> int:
+        return (
+            {"fp32": 4, "bf16": 2}[precision] * config.dim
+            if precision != "fp8"
+            else activation_nbytes(config.dim)
+        )
 
     per_layer = copies * (one_copy(dispatch) + one_copy(combine))
     return {

@@ -92,6 +92,25 @@ def sample_next(
     return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator)[:, 0]  # [B]
 
 
+def _sample(
+    logits: torch.Tensor,
+    groups: torch.Tensor,
+    generators: list[torch.Generator | None],
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+) -> torch.Tensor:
+    """`sample_next` for each group of rows with its own generator: logits [B, V], groups [B]
+    (indices into `generators`) -> [B] token ids."""
+    if len(generators) == 1:
+        return sample_next(logits, temperature, top_k, top_p, generators[0])
+    new = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
+    for g in groups.unique().tolist():
+        rows = groups == g
+        new[rows] = sample_next(logits[rows], temperature, top_k, top_p, generators[g])
+    return new
+
+
 def _check_arguments(
     model: Transformer,
     prompts: Sequence[Sequence[int]],
@@ -100,7 +119,8 @@ def _check_arguments(
     top_k: int | None,
     top_p: float | None,
     vocab_limit: int | None,
-    seed: int | None,
+    seed: int | Sequence[int] | None,
+    pad_to: int = 0,
 ) -> None:
     if isinstance(prompts, str) or not isinstance(prompts, Sequence) or not prompts:
         raise ValueError(f"prompts must be a non-empty list of token-id lists; got {type(prompts).__name__}")
@@ -121,7 +141,8 @@ def _check_arguments(
                 f"prompts[{row}] must hold integer ids in [0, vocab_size={vocab}); got {ids!r:.60}"
             )
     checks.integer("max_new_tokens", max_new_tokens, minimum=1)
-    longest, context = max(len(prompt) for prompt in prompts), model.config.max_seq_len
+    checks.integer("pad_to", pad_to, minimum=0)
+    longest, context = max(pad_to, *(len(prompt) for prompt in prompts)), model.config.max_seq_len
     if longest + max_new_tokens > context:
         raise ValueError(
             f"the longest prompt has {longest} tokens and max_new_tokens={max_new_tokens}: "
@@ -135,8 +156,11 @@ def _check_arguments(
         raise ValueError(f"top_p={top_p} must lie in (0, 1] (or None for no limit)")
     if vocab_limit is not None and not 1 <= checks.integer("vocab_limit", vocab_limit) <= vocab:
         raise ValueError(f"vocab_limit={vocab_limit} must lie in 1..vocab_size={vocab}")
-    if seed is not None:
-        checks.integer("seed", seed, minimum=0)
+    seeds = seed if isinstance(seed, Sequence) else [] if seed is None else [seed]
+    if isinstance(seed, Sequence) and len(seed) != len(prompts):
+        raise ValueError(f"seed has {len(seed)} entries for {len(prompts)} prompts: give one per prompt")
+    for value in seeds:
+        checks.integer("seed", value, minimum=0)
 
 
 @torch.no_grad()
@@ -150,7 +174,8 @@ def generate(
     top_p: float | None = None,
     stop_ids: Sequence[int] = (EOS_ID,),
     vocab_limit: int | None = None,
-    seed: int | None = None,
+    seed: int | Sequence[int] | None = None,
+    pad_to: int = 0,
     use_cache: bool = True,
     on_token: OnToken | None = None,
 ) -> Generation:
@@ -160,7 +185,12 @@ def generate(
     stop_ids: tokens that finish a sequence (kept as its last generated token); () never stops.
     vocab_limit: sample only ids below it, when the model's head is wider than the tokenizer's
         vocabulary (the mini preset has 128 rows for the 88 characters and special tokens).
-    seed: seeds a ``torch.Generator`` so the same call draws the same samples.
+    seed: seeds a ``torch.Generator`` so the same call draws the same samples. One seed per
+        prompt instead gives each seed its own generator, drawn by the rows that share it, so a
+        prompt's samples do not depend on which prompts share its batch (e.g. its process, when
+        GRPO's prompts are split over processes).
+    pad_to: left-pad the prompts to at least this many positions, so that the prompts of a batch
+        split over processes sit at the positions one batch would give them.
     use_cache: False recomputes the whole sequence at every step (the baseline the cache saves).
     on_token: called after each step with (step, tokens [B], finished [B]), ``<pad>`` for rows
         that had already finished; for streaming text see ``text_stream``.
@@ -168,9 +198,9 @@ def generate(
     ``inference_mode``, so that the KV cache it leaves (the sequences still running at the last
     step) can be overwritten by a later training forward.
     """
-    _check_arguments(model, prompts, max_new_tokens, temperature, top_k, top_p, vocab_limit, seed)
+    _check_arguments(model, prompts, max_new_tokens, temperature, top_k, top_p, vocab_limit, seed, pad_to)
     device, batch = model.device, len(prompts)
-    prompt_len = max(len(prompt) for prompt in prompts)
+    prompt_len = max(pad_to, *(len(prompt) for prompt in prompts))
     tokens = torch.full((batch, prompt_len + max_new_tokens), PAD_ID, dtype=torch.long, device=device)
     keys = torch.ones(batch, prompt_len + max_new_tokens, dtype=torch.bool, device=device)
     for row, prompt in enumerate(prompts):
@@ -179,9 +209,9 @@ def generate(
         keys[row, :padding] = False  # [B, P + N]: the attention mask, False on left padding
     padded = bool((~keys).any())
     stops = torch.tensor(list(stop_ids), dtype=torch.long, device=device)
-    generator = None
-    if seed is not None:
-        generator = torch.Generator(device=device).manual_seed(seed)
+    row_seeds = list(seed) if isinstance(seed, Sequence) else [seed] * batch  # None: global RNG
+    generators = {s: None if s is None else torch.Generator(device=device).manual_seed(s) for s in row_seeds}
+    group_of = torch.tensor([list(generators).index(s) for s in row_seeds], device=device)  # [B]
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     lengths = torch.zeros(batch, dtype=torch.long, device=device)
     active = torch.arange(batch, device=device)  # rows of the batch still running
@@ -194,7 +224,7 @@ def generate(
         logits = model(tokens[:, :prompt_len], 0, attention_mask=mask)[:, -1, :vocab_limit]
         for step in range(max_new_tokens):
             position = prompt_len + step
-            new = sample_next(logits, temperature, top_k, top_p, generator)  # [B_active]
+            new = _sample(logits, group_of[active], list(generators.values()), temperature, top_k, top_p)
             tokens[active, position] = new
             lengths[active] += 1
             stopped = torch.isin(new, stops)  # [B_active]

@@ -90,9 +90,10 @@ class Batch:
         return int((self.tokens != PAD_ID).sum())
 
 
-def step_seed(seed: int, step: int) -> int:
-    """A 63-bit seed for step `step` of a run seeded `seed` (a stable hash, the same on every machine)."""
-    digest = hashlib.sha256(f"{seed}/{step}".encode()).digest()
+def step_seed(seed: int, step: int, *within: int) -> int:
+    """A 63-bit seed for step `step` of a run seeded `seed` (a stable hash, the same on every
+    machine); `within` narrows it further, e.g. to one prompt of the step."""
+    digest = hashlib.sha256("/".join(map(str, (seed, step, *within))).encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
 
 

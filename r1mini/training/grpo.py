@@ -27,6 +27,7 @@ from typing import ClassVar
 import torch
 
 from r1mini.model import Transformer
+from r1mini.parallel.data import data_parallel, global_max, global_share, local_rows
 from r1mini.reasoning.evaluate import score_sample
 from r1mini.reasoning.generate import Generation, generate
 from r1mini.reasoning.rewards import R1_ZERO_WEIGHTS, combined_reward
@@ -128,6 +129,10 @@ class GRPOTrainer(TrainingRun):
         progress: bool = True,
     ) -> None:
         super().__init__(model, config, out_dir=out_dir, callback=callback, progress=progress)
+        local_rows(config.prompts_per_step, "prompts_per_step")  # data parallel: whole prompts each
+        self.policy_forward = data_parallel(
+            self.model, lambda rollout: self.policy_logprobs(self.model, rollout)
+        )
         self.prompts = prompts or (
             lambda step: sample_tasks(
                 config.kinds, config.prompts_per_step, config.seed, step, "train", config.difficulty
@@ -148,12 +153,16 @@ class GRPOTrainer(TrainingRun):
         return sequence_logprobs(logits, rollout.tokens), logits
 
     @torch.no_grad()
-    def sample(self, tasks: list[Task]) -> Rollout:
-        """Steps 1-3: G responses per task from the policy, their rewards and group advantages."""
+    def sample(self, tasks: list[Task], first: int = 0, pad_to: int = 0) -> Rollout:
+        """Steps 1-3: G responses per task from the policy, their rewards and group advantages.
+        Task i's responses are drawn from a generator seeded by (seed, step, first + i), with the
+        prompts left-padded to `pad_to`: the same samples whichever process, and whichever other
+        prompts, they are drawn with."""
         c = self.config
         group = c.group_size
         prompts = [encode_prompt(task.prompt, c.template) for task in tasks for _ in range(group)]
-        budget = min(c.max_new_tokens, self.model.config.max_seq_len - max(map(len, prompts)))
+        seeds = [step_seed(c.seed, self.step, first + i) for i in range(len(tasks)) for _ in range(group)]
+        budget = min(c.max_new_tokens, self.model.config.max_seq_len - max(pad_to, *map(len, prompts)))
         gen: Generation = generate(
             self.model,
             prompts,
@@ -161,7 +170,8 @@ class GRPOTrainer(TrainingRun):
             temperature=c.temperature,
             top_p=c.top_p,
             vocab_limit=VOCAB_SIZE,
-            seed=step_seed(c.seed, self.step),
+            seed=seeds,
+            pad_to=pad_to,
         )
         texts = [decode_response(ids, c.template) for ids in gen.generated]
         owners = [task for task in tasks for _ in range(group)]
@@ -170,8 +180,8 @@ class GRPOTrainer(TrainingRun):
         records = [score_sample(task, text) for text, task in pairs]
         totals = torch.tensor([reward.total for reward in rewards])  # [B]
 
-        prompt_len = max(gen.prompt_lengths)
-        length = prompt_len + int(gen.lengths.max())
+        prompt_len = max(pad_to, *gen.prompt_lengths)  # where the responses start in gen.tokens
+        length = prompt_len + global_max(int(gen.lengths.max()))  # as wide as the global batch
         positions = torch.arange(length, device=gen.tokens.device)  # [T]
         starts = torch.tensor([prompt_len - n for n in gen.prompt_lengths], device=positions.device)
         response = (positions >= prompt_len) & (positions < prompt_len + gen.lengths[:, None])  # [B, T]
@@ -196,7 +206,10 @@ class GRPOTrainer(TrainingRun):
     def train_step(self) -> Metrics:
         c = self.config
         start = time.perf_counter()
-        rollout = self.sample(self.prompts(self.step))  # steps 1-3
+        tasks = self.prompts(self.step)
+        mine = local_rows(len(tasks), "prompts_per_step")  # data parallel: this process's prompts
+        longest = max(len(encode_prompt(task.prompt, c.template)) for task in tasks)  # the global batch's
+        rollout = self.sample(tasks[mine], first=mine.start, pad_to=longest)  # steps 1-3
         mask = rollout.response[:, 1:]  # [B, T-1]: log-prob t predicts token t+1
         with torch.no_grad():  # step 4; eval mode: these passes don't count towards expert loads
             self.model.eval()
@@ -206,7 +219,7 @@ class GRPOTrainer(TrainingRun):
 
         updates: list[Metrics] = []
         for _ in range(c.updates_per_batch):  # step 5
-            logp, logits = self.policy_logprobs(self.model, rollout)  # [B, T-1], [B, T, V']
+            logp, logits = self.policy_forward(rollout)  # [B, T-1], [B, T, V']
             loss, stats = grpo_loss(
                 logp,
                 logp if old_logp is None else old_logp,
@@ -219,6 +232,8 @@ class GRPOTrainer(TrainingRun):
                 loss_type=c.loss_type,
                 max_completion_length=c.max_new_tokens,
             )
+            if c.loss_type in ("bnpo", "dapo"):  # a token mean over the global batch
+                loss = loss * global_share(mask.sum())
             with torch.no_grad():
                 logq = logits[:, :-1].float().log_softmax(dim=-1)  # [B, T-1, V']
                 entropy = -(logq.exp() * logq).sum(dim=-1)  # [B, T-1]

@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from r1mini.model import Transformer
+from r1mini.parallel.data import barrier, is_leader, reduce_metrics, sum_expert_loads
 from r1mini.reasoning.dataset import generate_tasks
 from r1mini.reasoning.evaluate import summarize
 from r1mini.reasoning.sampling_eval import evaluate_model
@@ -220,6 +221,7 @@ class TrainingRun(abc.ABC):
         """The bias update of V3 §2.1.2 from this step's expert loads (γ = 0 only measures them)."""
         if not self.model.moe_layers():
             return {}
+        sum_expert_loads(self.model)  # data parallel: each expert's load over the global batch
         loads = self.model.update_biases(self.config.bias_gamma)  # [MoE layers (MTP included), E]
         ratio = loads.max(dim=1).values / loads.mean(dim=1).clamp(min=1)  # [MoE layers]
         return {"load_max_over_mean": [round(float(r), 6) for r in ratio]}
@@ -257,7 +259,7 @@ class TrainingRun(abc.ABC):
         with bar:
             while self.step < end:
                 self.model.train()
-                metrics = {"step": self.step + 1, **self.train_step()}
+                metrics = {"step": self.step + 1, **reduce_metrics(self.train_step())}
                 self.step += 1
                 if c.eval_every and (self.step % c.eval_every == 0 or self.step == c.steps):
                     metrics.update(self.evaluate())
@@ -290,7 +292,10 @@ class TrainingRun(abc.ABC):
             "frozen": list(frozen),
             "history": self.history,
         }
-        return save_training_state(directory, self.model, self.optimizer, self.step, extra, frozen=frozen)
+        if is_leader():  # data parallel: every process holds the same state; one writes it
+            save_training_state(directory, self.model, self.optimizer, self.step, extra, frozen=frozen)
+        barrier()
+        return Path(directory)
 
     @classmethod
     def resume(
@@ -309,7 +314,11 @@ class TrainingRun(abc.ABC):
         that a crash interrupted is recovered first (`state.find_checkpoint`).
         """
         directory = Path(directory)
-        if find_checkpoint(directory) is None:
+        found = find_checkpoint(directory) if is_leader() else None  # recovery renames: one process
+        barrier()
+        if not is_leader():
+            found = find_checkpoint(directory)
+        if found is None:
             raise FileNotFoundError(f"{directory} holds no checkpoint to resume")
         state = read_state(directory)
         if state.get("trainer") != cls.__name__:

@@ -27,8 +27,10 @@ import torch
 import torch.nn.functional as F
 
 from r1mini.model import Transformer
+from r1mini.parallel.data import data_parallel, global_share, local_rows
 from r1mini.reasoning.task import Task
 from r1mini.reasoning.template import encode_example
+from r1mini.reasoning.tokenizer import PAD_ID
 from r1mini.training.data import Batch, TaskBatches
 from r1mini.training.loop import Metrics, RunConfig, TrainingRun
 
@@ -96,6 +98,8 @@ class Trainer(TrainingRun):
         progress: bool = True,
     ) -> None:
         super().__init__(model, config, out_dir=out_dir, callback=callback, progress=progress)
+        local_rows(config.batch_size, "batch_size")  # data parallel: a multiple of the processes
+        self.step_forward = data_parallel(self.model, self.forward)
         self.batches = batches or TaskBatches(
             kinds=config.kinds,
             batch_size=config.batch_size,
@@ -110,21 +114,29 @@ class Trainer(TrainingRun):
         """A whole training example: prompt, reasoning, answer and `<eos>`."""
         return len(encode_example(task, self.config.template)[0])
 
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits [B, T, V] and, when MTP is trained, each depth's logits (D x [B, T-k, V])."""
+        logits, hidden = self.model(tokens, return_hidden=True)  # [B, T, V], [B, T, dim]
+        train_mtp = self.config.mtp_weight > 0 and len(self.model.mtp) > 0
+        return logits, self.model.mtp_logits(hidden, tokens) if train_mtp else []
+
     def train_step(self) -> Metrics:
         c = self.config
         start = time.perf_counter()
         batch = self.batches(self.step)
-        tokens = batch.tokens.to(self.model.device)  # [B, T]
-        weights = batch.weights.to(self.model.device)  # [B, T]
+        rows = local_rows(batch.tokens.shape[0], "batch_size")  # this process's share
+        tokens = batch.tokens[rows].to(self.model.device)  # [B, T]
+        weights = batch.weights[rows].to(self.model.device)  # [B, T]
 
-        logits, hidden = self.model(tokens, return_hidden=True)  # [B, T, V], [B, T, dim]
-        ce = masked_cross_entropy(logits[:, :-1], tokens[:, 1:], weights[:, 1:])  # t predicts t+1
+        logits, depths = self.step_forward(tokens)
+        share = global_share(weights[:, 1:].sum())  # this process's part of the global token mean
+        ce = masked_cross_entropy(logits[:, :-1], tokens[:, 1:], weights[:, 1:]) * share  # t predicts t+1
         loss, metrics = ce, {"ce": ce.item()}
-        if c.mtp_weight > 0 and self.model.mtp:
-            depths = self.model.mtp_logits(hidden, tokens)  # D x [B, T-k, V]: i predicts i+k+1
+        if depths:  # D x [B, T-k, V]: position i predicts token i+k+1
             mtp = torch.stack(
                 [
                     masked_cross_entropy(depth[:, :-1], tokens[:, k + 1 :], weights[:, k + 1 :])
+                    * global_share(weights[:, k + 1 :].sum())
                     for k, depth in enumerate(depths, start=1)
                 ]
             ).mean()  # (1/D) Σ_k CE_k, eq. 25
@@ -136,6 +148,7 @@ class Trainer(TrainingRun):
             metrics["balance_loss"] = balance.item()
 
         metrics = {"loss": loss.item(), **metrics, **self.optimizer_step(loss), **self.balance_experts()}
-        metrics["tokens"] = batch.n_tokens
-        metrics["tokens_per_s"] = batch.n_tokens / (time.perf_counter() - start)
+        n_tokens = int((tokens != PAD_ID).sum())
+        metrics["tokens"] = n_tokens
+        metrics["tokens_per_s"] = n_tokens / (time.perf_counter() - start)
         return metrics
