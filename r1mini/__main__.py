@@ -15,6 +15,10 @@ a pipeline started again with the same --out skips its finished stages and resum
 `--kernels triton` trains through the Triton kernels (on a CPU, in Triton's interpreter: slow, but the
 same kernel code a GPU compiles); the default `auto` uses them on a GPU and PyTorch on a CPU.
 
+Under `torchrun --nproc-per-node N -m r1mini train|grpo|pipeline …` the N processes train data
+parallel (`r1mini.parallel.data`: the same result as one process with the same global batch, one
+checkpoint, printed by process 0); `generate` shards the model (`r1mini.parallel`).
+
 Every command checks what it needs before it computes (the settings, --out, --init, --resume) and
 reports a problem as one line on stderr with exit code 2; `--debug` shows the traceback instead.
 A run whose loss turns NaN or inf stops at once (exit code 1), keeping its last checkpoint.
@@ -44,13 +48,13 @@ from r1mini.config import ModelConfig
 from r1mini.io import load
 from r1mini.io.published import published_bytes, read_config
 from r1mini.model import Transformer
-from r1mini.parallel import world
+from r1mini.parallel import init_from_env, world
 from r1mini.reasoning.rewards import R1_WEIGHTS, R1_ZERO_WEIGHTS
 from r1mini.reasoning.tokenizer import VOCAB_SIZE
 from r1mini.training import GRPOTrainer, RunConfig, Trainer
-from r1mini.training.loop import CHECKPOINT, DivergedError, TrainingRun
+from r1mini.training.loop import CHECKPOINT, DivergedError, TrainingRun, locate_checkpoint
 from r1mini.training.pipeline import BaseConfig, DistillConfig, Pipeline, R1Config, r1_zero_config
-from r1mini.training.state import find_checkpoint, sibling
+from r1mini.training.state import sibling
 
 
 def info(config: ModelConfig) -> str:
@@ -181,6 +185,12 @@ def metrics_line(metrics: dict[str, Any], steps: int) -> str:
     return f"step {metrics['step']}/{steps} {rest}"
 
 
+def say(text: str) -> None:
+    """Print a line of the run's output: on process 0 only, when several processes train."""
+    if world().leader:
+        print(text, flush=True)
+
+
 def check_out(out: Path) -> None:
     """--out must be a directory this user can create and write into (checked by writing)."""
     if out.exists() and not out.is_dir():
@@ -208,17 +218,17 @@ def train(args: argparse.Namespace) -> TrainingRun:
 
     def log(metrics: dict[str, Any]) -> None:
         if metrics["step"] % args.log_every == 0 or metrics["step"] == run.config.steps:
-            print(metrics_line(metrics, run.config.steps), flush=True)
+            say(metrics_line(metrics, run.config.steps))
 
     if args.resume:
         check_out(out)
-        found = find_checkpoint(out / CHECKPOINT)
+        found = locate_checkpoint(out / CHECKPOINT)
         if found is None:
             raise ValueError(f"--resume: {out} holds no checkpoint to resume (no {out / CHECKPOINT})")
         if found[1]:
-            print(found[1], flush=True)
-        run = trainer_class.resume(out / CHECKPOINT, callback=log, progress=args.progress)
-        print(f"resuming {out / CHECKPOINT} at step {run.step} of {run.config.steps} with its saved settings")
+            say(found[1])
+        run = trainer_class.resume(out / CHECKPOINT, callback=log, progress=args.progress and world().leader)
+        say(f"resuming {out / CHECKPOINT} at step {run.step} of {run.config.steps} with its saved settings")
     else:
         given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
         if "kinds" in given:
@@ -229,7 +239,8 @@ def train(args: argparse.Namespace) -> TrainingRun:
         check_out(out)
         if holds_run(out / CHECKPOINT):
             raise ValueError(f"--out={out} already holds a run; pass --resume to continue it, or a new --out")
-        run = trainer_class(fresh_model(args), config, out_dir=out, callback=log, progress=args.progress)
+        progress = args.progress and world().leader
+        run = trainer_class(fresh_model(args), config, out_dir=out, callback=log, progress=progress)
     run.run()
     return run
 
@@ -271,7 +282,7 @@ def pipeline(args: argparse.Namespace) -> None:
     if args.pipeline == "base" and args.init is not None:
         raise ValueError("pipeline base starts from a fresh --preset model; --init is for the others")
     check_out(Path(args.out))
-    runner = Pipeline(args.out, progress=args.progress)
+    runner = Pipeline(args.out, progress=args.progress and world().leader, log=say)
     if args.pipeline == "base":
         torch.manual_seed(0)
         preset = ModelConfig.preset(args.preset)
@@ -309,6 +320,7 @@ def run_command(args: argparse.Namespace) -> None:
             path = Path(args.config)
             print(info(read_config(path if path.is_dir() else path.parent)[0]))
         return
+    init_from_env()  # under `torchrun --nproc-per-node N`: N processes, data (or model) parallel
     with kernels.use(args.kernels):  # before anything imports triton (the interpreter switch)
         if args.command == "pipeline":
             pipeline(args)

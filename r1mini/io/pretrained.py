@@ -38,7 +38,8 @@ from r1mini.kernels import weight_dequant
 from r1mini.model import Transformer
 from r1mini.model.fp8 import use_fp8
 from r1mini.model.rope import yarn_inv_freq
-from r1mini.parallel import World, shard_model
+from r1mini.parallel.shard import shard_model
+from r1mini.parallel.world import World
 
 FP8Mode = Literal["dequantize", "keep"]
 FLOATS = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F8_E4M3": FP8}

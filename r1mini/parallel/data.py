@@ -18,6 +18,7 @@ A run with `w` processes gives the result of one process with the same global ba
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -49,7 +50,9 @@ def data_parallel(model: nn.Module, fn: Callable[..., Any]) -> Callable[..., Any
     routers' load counters are not broadcast (each process counts its own tokens)."""
     if world().size == 1:
         return fn
-    return DistributedDataParallel(Step(model, fn), find_unused_parameters=True, broadcast_buffers=False)
+    options = inspect.signature(DistributedDataParallel).parameters  # the option's name since torch 2.12
+    no_sync = {"forward_sync_buffers" if "forward_sync_buffers" in options else "broadcast_buffers": False}
+    return DistributedDataParallel(Step(model, fn), find_unused_parameters=True, **no_sync)
 
 
 def local_rows(total: int, what: str) -> slice:

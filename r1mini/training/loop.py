@@ -111,6 +111,14 @@ class RunConfig(TaskConfig):
         ]
 
 
+def locate_checkpoint(directory: str | Path) -> tuple[Path, str] | None:
+    """`state.find_checkpoint` for every process of a run: process 0 recovers an interrupted save
+    (it renames), then the others look."""
+    found = find_checkpoint(directory) if is_leader() else None
+    barrier()
+    return found if is_leader() else find_checkpoint(directory)
+
+
 def make_optimizer(model: Transformer, config: RunConfig) -> torch.optim.AdamW:
     """AdamW over the trainable parameters; weight decay on matrices only (not norms, not biases)."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -314,11 +322,7 @@ class TrainingRun(abc.ABC):
         that a crash interrupted is recovered first (`state.find_checkpoint`).
         """
         directory = Path(directory)
-        found = find_checkpoint(directory) if is_leader() else None  # recovery renames: one process
-        barrier()
-        if not is_leader():
-            found = find_checkpoint(directory)
-        if found is None:
+        if locate_checkpoint(directory) is None:
             raise FileNotFoundError(f"{directory} holds no checkpoint to resume")
         state = read_state(directory)
         if state.get("trainer") != cls.__name__:

@@ -33,6 +33,7 @@ from typing import Any
 from r1mini.config import ModelConfig
 from r1mini.io.atomic import atomic_write
 from r1mini.model import Transformer
+from r1mini.parallel.data import barrier, is_leader
 from r1mini.reasoning.evaluate import score_sample
 from r1mini.reasoning.generate import generate
 from r1mini.reasoning.rewards import R1_WEIGHTS, language_reward
@@ -41,8 +42,8 @@ from r1mini.reasoning.template import decode_response, encode_prompt, parse_resp
 from r1mini.reasoning.tokenizer import VOCAB_SIZE
 from r1mini.training.data import Batch, TaskConfig, encode_batch, sample_tasks, step_seed
 from r1mini.training.grpo import GRPOConfig, GRPOTrainer
-from r1mini.training.loop import CHECKPOINT, Metrics, TrainingRun
-from r1mini.training.state import find_checkpoint, load_training_state, read_state, save_training_state
+from r1mini.training.loop import CHECKPOINT, Metrics, TrainingRun, locate_checkpoint
+from r1mini.training.state import load_training_state, read_state, save_training_state
 from r1mini.training.trainer import TrainConfig, Trainer
 
 FINAL, RUN, SAMPLES = "final", "run", "samples.json"
@@ -296,12 +297,12 @@ class Pipeline:
         """Train a copy of `init` (resuming the stage's checkpoint if there is one) to the end of
         `config.steps`, or, with `until`, one step at a time until `until(run)` holds."""
         final = self.out_dir / stage / FINAL
-        if find_checkpoint(final) is not None:
+        if locate_checkpoint(final) is not None:
             self.log(f"{stage}: finished before, loading {final}")
             return load_training_state(final)[0]
         trainer = Trainer if isinstance(config, TrainConfig) else GRPOTrainer
         checkpoint = self.out_dir / stage / RUN / CHECKPOINT
-        if found := find_checkpoint(checkpoint):
+        if found := locate_checkpoint(checkpoint):
             if found[1]:
                 self.log(f"{stage}: {found[1]}")
             run = trainer.resume(checkpoint, progress=self.progress, **data)
@@ -315,7 +316,9 @@ class Pipeline:
             run.progress = False  # one step at a time: a bar per step would only clutter
             while run.step < config.steps and not until(run):
                 run.run(1)
-        save_training_state(final, run.model, None, run.step, {"stage": stage, "history": run.history})
+        if is_leader():  # data parallel: every process holds the same model; one writes it
+            save_training_state(final, run.model, None, run.step, {"stage": stage, "history": run.history})
+        barrier()
         last = {k: v for k, v in run.history[-1].items() if k.startswith("eval_")}
         self.log(f"{stage}: done after {run.step} steps {last}")
         return run.model
@@ -352,13 +355,15 @@ class Pipeline:
             records = [{"prompt": t.prompt, "thinking": t.thinking, "answer": t.answer} for t in kept]
             reasoning = sum(bool(t.thinking) for t in kept) / max(len(kept), 1)
             summary = {"stage": stage, "sampled": sampled, "kept": len(kept), "reasoning_share": reasoning}
-            tmp = final.with_name(f".{FINAL}.tmp")
-            tmp.mkdir(parents=True, exist_ok=True)
-            atomic_write(
-                tmp / SAMPLES,
-                lambda path: Path(path).write_text(json.dumps({**summary, "samples": records}, indent=1)),
-            )
-            tmp.rename(final)
+            if is_leader():  # every process sampled the same responses; one writes them
+                tmp = final.with_name(f".{FINAL}.tmp")
+                tmp.mkdir(parents=True, exist_ok=True)
+                atomic_write(
+                    tmp / SAMPLES,
+                    lambda path: Path(path).write_text(json.dumps({**summary, "samples": records}, indent=1)),
+                )
+                tmp.rename(final)
+            barrier()
             self.log(f"{stage}: kept {len(kept)} of {sampled} responses")
         return load_samples(final / SAMPLES, config.tasks())
 

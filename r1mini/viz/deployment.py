@@ -304,3 +304,23 @@ def step_imbalance_figure(curves: Mapping[str, Sequence[float]], overall: Mappin
         "decoding step (one new token per sequence)",
         "busiest / mean device load (ratio)",
     )
+
+
+def expert_parallel_figure(runs: Sequence[Mapping], layer: int = 0) -> go.Figure:
+    """A live expert-parallel run (`r1mini.parallel.measure_expert_parallel`): in MoE layer `layer`,
+    the (token, expert) pairs each expert computed, coloured by the process that holds it."""
+    fig = go.Figure()
+    for run, color in zip(runs, OKABE_ITO, strict=False):
+        fig.add_bar(
+            x=[f"e{e}" for e in run["experts"]],
+            y=run["load"][layer],
+            name=f"process {run['rank']}",
+            marker_color=color,
+            hovertemplate=f"process {run['rank']}<br>expert %{{x}}: %{{y:.0f}} pairs<extra></extra>",
+        )
+    return styled(
+        fig,
+        f"Expert parallel, measured: MoE layer {layer}'s experts over {len(runs)} processes",
+        "routed expert (held by one process)",
+        "(token, expert) pairs computed",
+    )
