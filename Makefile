@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 .PHONY: book lab demo test test-fast test-slow lint clean
 
 # the tiers `make test-fast` leaves out (markers registered in pyproject.toml)
-INTEGRATION := not slow and not notebooks and not book and not compile and not bench and not cli
+INTEGRATION := not slow and not notebooks and not book and not compile and not bench and not cli and not distributed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -22,6 +22,8 @@ from r1mini.reasoning import VOCAB_SIZE, encode_prompt
 from r1mini.reasoning.generate import generate
 from r1mini.training import GRPOConfig, GRPOTrainer, TrainConfig, Trainer
 
+pytestmark = pytest.mark.distributed
+
 R1 = Path(__file__).parents[1] / "assets" / "checkpoints" / "r1"
 BASE = R1.with_name("base")
 PROMPTS = ["compute 4781+356", "compute 5020-38", "compute 903+7"]
