@@ -7,6 +7,8 @@ import sys
 import pytest
 import torch
 
+pytest.importorskip("triton", reason="Triton kernels: Triton ships for Linux only")
+
 from r1mini import kernels
 from r1mini.fp8_format import FP8
 from r1mini.kernels.logprobs_triton import token_logprobs_triton

@@ -137,6 +137,7 @@ def test_empty_sets_are_refused_with_the_reason(tmp_path):
         TrainConfig(template="plain")
 
 
+@pytest.mark.integration
 def test_r1_pipeline_runs_end_to_end_and_restarts_skip_finished_stages(tmp_path):
     config = R1Config(
         cold_start_examples=4,
