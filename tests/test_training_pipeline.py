@@ -21,12 +21,10 @@ from r1mini.training.pipeline import (
     ExampleBatches,
     Pipeline,
     R1Config,
-    RejectionConfig,
-    judge_samples,
-    keep_verified,
     student_compute,
     student_config,
 )
+from r1mini.training.rejection import RejectionConfig, judge_samples, keep_verified
 
 NANO = ModelConfig.preset("nano", vocab_size=VOCAB_SIZE)
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
