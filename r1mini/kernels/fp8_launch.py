@@ -14,7 +14,8 @@ from r1mini.kernels.checks import dot_tile
 
 
 def act_quant_store_dtype(interpret: bool) -> torch.dtype:
-    """What `_act_quant` stores: e4m3 when compiled, fp32 when interpreting (module docstring)."""
+    """What `_act_quant` stores: e4m3 when compiled, fp32 when interpreting (triton 3.9's interpreter
+    rounds to e4m3 wrongly, so PyTorch casts; `fp8_triton`'s docstring)."""
     return torch.float32 if interpret else FP8
 
 
