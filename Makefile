@@ -1,7 +1,8 @@
 # Two commands for a fresh machine (each installs what it needs into .venv):
 #   make book    the main job: execute every chapter and build the website into book/_build/html
 #   make test    ruff and the fast test suite (model parity, kernels, training, notebooks, website)
-# Also: `make test-fast` runs the unit tier only (no notebooks, website, sm_90 compiles, bench, CLI).
+# Also: `make test-fast` runs the unit tier only (no notebooks, website, sm_90 compiles, bench, CLI,
+#   end-to-end runs): a check of a small change in well under a minute.
 # Also: `make lab` opens JupyterLab on notebooks/, `make demo` prints what DeepSeek-V3 671B is made of.
 # TORCH pins the PyTorch wheel installed before everything else (the CPU build where one is local).
 PYTHON ?= python3
@@ -11,8 +12,8 @@ PY := $(VENV)/bin/python
 
 .PHONY: book lab demo test test-fast test-slow lint clean
 
-# the tiers `make test-fast` leaves out (markers registered in pyproject.toml)
-INTEGRATION := not slow and not notebooks and not book and not compile and not bench and not cli and not distributed
+# the unit tier: what `make test-fast` runs (the markers are registered in pyproject.toml)
+UNIT := not slow and not notebooks and not book and not compile and not bench and not cli and not integration and not distributed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +41,7 @@ test: lint
 	$(PY) -m pytest -q
 
 test-fast: lint
-	$(PY) -m pytest -q -m "$(INTEGRATION)"
+	$(PY) -m pytest -q -m "$(UNIT)"
 
 test-slow: $(VENV)/.installed
 	$(PY) -m pytest -q -m slow

@@ -1,7 +1,10 @@
 """Shared test set-up.
 
 Triton kernels run in the interpreter when there is no GPU; this must happen before triton is
-imported. Tests compute on tiny tensors with one thread: two threads gain nothing there, and on a
+imported. Tests marked `triton` (and modules that import a
+Triton kernel, through `pytest.importorskip`) need the triton package: where it is not installed
+(it ships for Linux only) they are skipped and say why; `test_without_triton.py` checks the rest
+of r1mini without it. Tests compute on tiny tensors with one thread: two threads gain nothing there, and on a
 2-core machine that runs anything else they wait on each other (a test tier measured 30× slower).
 Chapter notebooks are executed once per test session (`run_notebook`): the notebook tests
 check those runs and the website test builds the book from the same executed notebooks.
@@ -19,9 +22,19 @@ import pytest
 import torch
 from helpers import NOTEBOOK_BUDGET_S
 
+from r1mini.kernels import triton_available
+
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if not triton_available():
+        skip = pytest.mark.skip(reason="needs Triton, which is not installed (it ships for Linux only)")
+        for item in items:
+            if "triton" in item.keywords:
+                item.add_marker(skip)
 
 
 @dataclass

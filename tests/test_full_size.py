@@ -9,6 +9,7 @@ from r1mini.model import MLA, Block, Gate, RotaryEmbedding, causal_mask
 V3 = ModelConfig.preset("deepseek-v3-671b")
 
 
+@pytest.mark.integration
 def test_full_size_mla_layer_both_paths_agree_and_decode():
     torch.manual_seed(0)
     naive = MLA(V3.replace(attn_impl="naive"))

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.triton]
 
 
 def test_kernel_bench_runs_from_the_command_line() -> None:

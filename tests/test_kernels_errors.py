@@ -7,6 +7,8 @@ import sys
 import pytest
 import torch
 
+pytest.importorskip("triton", reason="Triton kernels: Triton ships for Linux only")
+
 from r1mini import kernels
 from r1mini.fp8_format import FP8
 from r1mini.kernels.logprobs_triton import token_logprobs_triton
@@ -86,6 +88,7 @@ def test_fp8_and_logprobs_errors() -> None:
         token_logprobs_triton(torch.randn(2, 10), torch.tensor([0, 10]))
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU-without-interpreter case")
 def test_cpu_tensor_without_interpreter_explains_how_to_enable_it() -> None:
     code = (

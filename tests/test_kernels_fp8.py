@@ -1,9 +1,12 @@
 """FP8 block quantisation: act_quant, weight_dequant and fp8_gemm against the references."""
 
+import pytest
 import torch
 
 from r1mini import kernels
 from r1mini.fp8_format import FP8
+
+pytestmark = pytest.mark.triton
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 

@@ -5,6 +5,8 @@ import torch
 
 from r1mini import kernels
 
+pytestmark = pytest.mark.triton
+
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-2}  # bf16: the gradient is stored in bf16
 

@@ -4,6 +4,8 @@ reference (gradients: autograd through the reference; bf16 ones against the fp32
 import pytest
 import torch
 
+pytest.importorskip("triton", reason="Triton kernels: Triton ships for Linux only")
+
 from r1mini import kernels
 from r1mini.kernels.mla_attention_triton import mla_attention_triton
 

@@ -7,6 +7,8 @@ import torch.nn.functional as F
 
 from r1mini import ModelConfig, Transformer, kernels
 
+pytestmark = [pytest.mark.triton, pytest.mark.integration]
+
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 

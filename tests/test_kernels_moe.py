@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from r1mini import kernels
-from r1mini.kernels.moe_experts_triton import align_by_expert
+from r1mini.kernels.moe_experts_launch import align_by_expert
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOL = {torch.float32: 1e-4, torch.bfloat16: 5e-2}  # bf16: h and y are rounded to bf16 once each
@@ -34,6 +34,7 @@ def test_align_by_expert_blocks_hold_one_expert() -> None:
     assert sorted(pairs[pairs < flat.numel()].tolist()) == list(range(flat.numel()))
 
 
+@pytest.mark.triton
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("n, d, inter, e, k", [(23, 96, 64, 8, 2), (37, 50, 30, 6, 3), (3, 40, 24, 16, 4)])
 def test_moe_experts_matches_reference(
@@ -68,6 +69,7 @@ def test_moe_experts_matches_reference(
         assert err <= 2 * err_ref + 8e-3, f"bf16 gradient error {err:.2e}, reference's {err_ref:.2e}"
 
 
+@pytest.mark.triton
 @pytest.mark.parametrize("wanted", ["x", "weights", "w2"])
 def test_backward_computes_only_what_is_asked(wanted: str) -> None:
     """Each gradient alone (the others' inputs frozen) equals autograd through the reference."""

@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+pytest.importorskip("triton", reason="Triton kernels: Triton ships for Linux only")
+
 from r1mini import kernels
 from r1mini.kernels.rmsnorm_triton import rms_norm_triton
 

@@ -5,6 +5,8 @@ import torch
 
 from r1mini import kernels
 
+pytestmark = pytest.mark.triton
+
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 CASES = {
     # name: (tokens, experts, score_func, groups, kept groups, top-k, scale, normalise, bias)

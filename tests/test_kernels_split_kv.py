@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from r1mini.kernels import mla_attention_reference
-from r1mini.kernels.mla_attention_triton import launch_config, mla_attention_triton
+from r1mini.kernels.mla_attention_launch import launch_config
 from r1mini.kernels.split_kv import merge_splits, merge_weights, split_attention, split_ranges
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -52,9 +52,12 @@ def test_a_row_that_sees_nothing_merges_to_zero() -> None:
     assert torch.equal(out, torch.zeros(1, 5)) and lse.item() == float("-inf")
 
 
+@pytest.mark.triton
 @pytest.mark.parametrize("kv_splits", [2, 3])
 def test_the_kernel_splits_and_merges_the_same_way(kv_splits: int) -> None:
     """The Triton kernel's split length comes from its launch config (whole cache blocks)."""
+    from r1mini.kernels.mla_attention_triton import mla_attention_triton
+
     q_lat, q_pe, kv, pe = _inputs(1, 1, 3, 32, 8, 100)
     config = launch_config(
         1,

@@ -3,9 +3,10 @@
 On a CPU nothing is timed (the interpreter cannot autotune, and CPU runs stay deterministic). To
 check what a GPU would run, these tests make a wrapper believe it is compiled (its module's
 `interpreting` returns False, so it builds the GPU candidates: GPU tiles, warps, stages, cache
-splits) and give the tuner a fake timer that declares one chosen candidate the fastest. The wrapper
-then launches that candidate, through the interpreter, and its result is compared with the PyTorch
-reference, at the tuned shape and at another shape of the same class (the choice is reused there).
+splits). Each candidate in turn is then the only one the wrapper may choose: it launches that
+candidate, through the interpreter, and its result is compared with the PyTorch reference. A last
+test gives the tuner a fake timer that declares one candidate the fastest: every candidate is
+timed once, and the winner is reused, and right, at another shape of the same class.
 """
 
 from __future__ import annotations
@@ -15,8 +16,18 @@ from collections.abc import Callable
 import pytest
 import torch
 
+pytest.importorskip("triton", reason="Triton kernels: Triton ships for Linux only")
+
 from r1mini import kernels
-from r1mini.kernels import fp8_triton, mla_attention_triton, moe_experts_triton, tuning
+from r1mini.kernels import (
+    fp8_launch,
+    fp8_triton,
+    mla_attention_launch,
+    mla_attention_triton,
+    moe_experts_launch,
+    moe_experts_triton,
+    tuning,
+)
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -71,10 +82,10 @@ def test_autotune_switch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_interpreted_runs_use_the_default_config() -> None:
     """What CI runs: the interpreter, one candidate per shape, nothing timed."""
-    assert moe_experts_triton.candidates(64, 8, 96, 64, torch.float32, True) == [{}]
-    assert fp8_triton.gemm_candidates(64, True) == [{}]
+    assert moe_experts_launch.candidates(64, 8, 96, 64, torch.float32, True) == [{}]
+    assert fp8_launch.gemm_candidates(64, True) == [{}]
     fixed = dict(dtypes=(torch.float32,), has_mask=False, interpret=True, sm_count=1)
-    assert mla_attention_triton.candidates(2, 1, 4, 64, 32, 8, **fixed) == [{}]
+    assert mla_attention_launch.candidates(2, 1, 4, 64, 32, 8, **fixed) == [{}]
 
 
 # --- every GPU candidate, run through the wrapper, against the reference ------------------------
@@ -129,54 +140,80 @@ def _fp8(m: int):
     return (a, a_scale, b, b_scale), fp8_triton.fp8_gemm_triton, kernels.fp8_gemm_reference
 
 
-# (problem, its module, (tuned size, another size of the same shape class), number of candidates)
+# problem -> (its inputs at a size, the wrapper's module, the module and name of its candidates,
+# (tuned size, another size of the same shape class))
 TUNED = {
-    "moe_experts": (_moe, moe_experts_triton, (100, 120)),  # 200 and 240 pairs: class 256
-    "mla_decode": (_mla, mla_attention_triton, (100, 120)),  # cache class 128
-    "mla_prefill": (_mla_prefill, mla_attention_triton, (40, 50)),  # prefill class 64
-    "fp8_gemm": (_fp8, fp8_triton, (300, 400)),  # row class 512
+    "moe_experts": (_moe, moe_experts_triton, (moe_experts_launch, "candidates"), (100, 120)),  # class 256
+    "mla_decode": (_mla, mla_attention_triton, (mla_attention_launch, "candidates"), (100, 120)),  # 128
+    "mla_prefill": (_mla_prefill, mla_attention_triton, (mla_attention_launch, "candidates"), (40, 50)),
+    "fp8_gemm": (_fp8, fp8_triton, (fp8_launch, "gemm_candidates"), (300, 400)),  # row class 512
 }
 
 
-def _n_candidates(name: str) -> int:
-    make, module, (size, _) = TUNED[name]
+def _gpu_candidates(name: str) -> list[dict]:
+    """The GPU candidates (launch-config overrides) of problem `name` at its tuned size."""
+    make, _, (plan, _), (size, _) = TUNED[name]
     args = make(size)[0]
     if name == "moe_experts":
         x, ids, _, w1, _, _ = args
-        return len(module.candidates(ids.numel(), w1.shape[0], x.shape[1], w1.shape[1], x.dtype, False))
+        return plan.candidates(ids.numel(), w1.shape[0], x.shape[1], w1.shape[1], x.dtype, False)
     if name == "fp8_gemm":
-        return len(module.gemm_candidates(args[0].shape[0], False))
+        return plan.gemm_candidates(args[0].shape[0], False)
     q_lat, q_pe, kv, _, _, mask = args
     (b, t, h, c), r, s = q_lat.shape, q_pe.shape[-1], kv.shape[1]
     fixed = dict(dtypes=(q_lat.dtype, kv.dtype), has_mask=mask is not None, interpret=False, sm_count=1)
-    return len(module.candidates(b, t, h, s, c, r, **fixed))
+    return plan.candidates(b, t, h, s, c, r, **fixed)
 
 
-CASES = [(name, i) for name in TUNED for i in range(_n_candidates(name))]
+def _matches_reference(name: str, size: int) -> None:
+    args, triton_op, reference = TUNED[name][0](size)
+    got, want = triton_op(*args), reference(*args)
+    want = want[0] if isinstance(want, tuple) else want
+    tol = 2e-4 if got.dtype == torch.float32 else 1e-2  # fp8_gemm writes bf16
+    err = (got.float() - want.float()).abs().max() / want.float().abs().max()
+    assert err <= tol, f"{name} at size {size}: relative error {err:.2e}"
 
 
-@pytest.mark.parametrize("name, winner", CASES, ids=[f"{n}-candidate{i}" for n, i in CASES])
+CASES = [(name, i) for name in TUNED for i in range(len(_gpu_candidates(name)))]
+
+
+@pytest.fixture
+def as_on_a_gpu(monkeypatch: pytest.MonkeyPatch):
+    """The wrappers build their GPU candidates (not the interpreter's single default)."""
+    for _, module, _, _ in TUNED.values():
+        monkeypatch.setattr(module, "interpreting", lambda: False)
+    tuning.TUNER.clear()
+    yield
+    tuning.TUNER.clear()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name, index", CASES, ids=[f"{n}-candidate{i}" for n, i in CASES])
 def test_every_gpu_candidate_matches_the_reference(
-    name: str, winner: int, monkeypatch: pytest.MonkeyPatch
+    name: str, index: int, as_on_a_gpu: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make, module, (size, same_class) = TUNED[name]
-    n = _n_candidates(name)
-    assert n >= 3, f"{name}: expected a real choice of GPU configs, got {n}"
-    monkeypatch.setattr(module, "interpreting", lambda: False)  # build the GPU candidates
+    _, module, (_, function), (size, _) = TUNED[name]
+    found = _gpu_candidates(name)
+    assert len(found) >= 3, f"{name}: expected a real choice of GPU configs, got {len(found)}"
+    only = found[index]
+    monkeypatch.setattr(module, function, lambda *args, **kwargs: [only])  # the wrapper's only choice
+    monkeypatch.setattr(tuning.TUNER, "timer", lambda fn: pytest.fail("a single candidate is never timed"))
+    monkeypatch.setattr(tuning.TUNER, "enabled", lambda: True)
+    _matches_reference(name, size)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", TUNED)
+def test_the_tuner_times_each_candidate_once_and_reuses_the_fastest(
+    name: str, as_on_a_gpu: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = len(_gpu_candidates(name))
+    winner = n - 1
     timer, calls = _counting_timer([0.0 if i == winner else 1.0 for i in range(n)])
     monkeypatch.setattr(tuning.TUNER, "timer", timer)
     monkeypatch.setattr(tuning.TUNER, "enabled", lambda: True)
-    tuning.TUNER.clear()
-    try:
-        for size_now in (size, same_class):
-            args, triton_op, reference = make(size_now)
-            got, want = triton_op(*args), reference(*args)
-            want = want[0] if isinstance(want, tuple) else want
-            tol = 2e-4 if got.dtype == torch.float32 else 1e-2  # fp8_gemm writes bf16
-            err = (got.float() - want.float()).abs().max() / want.float().abs().max()
-            assert err <= tol, f"{name} at size {size_now}: relative error {err:.2e}"
-        assert len(calls) == n, "every candidate timed once, and the choice reused for the class"
-        (chosen,) = tuning.TUNER.best.values()
-        assert chosen == next(iter(tuning.TUNER.timings.values()))[winner][0]
-    finally:
-        tuning.TUNER.clear()
+    for size in TUNED[name][3]:
+        _matches_reference(name, size)
+    assert len(calls) == n, "every candidate timed once, and the choice reused for the class"
+    (chosen,) = tuning.TUNER.best.values()
+    assert chosen == next(iter(tuning.TUNER.timings.values()))[winner][0] == _gpu_candidates(name)[winner]

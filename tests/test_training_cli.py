@@ -92,6 +92,7 @@ def test_bench_train_prints_both_rates(capsys):
     assert " tok/s" in out and " steps/min" in out
 
 
+@pytest.mark.triton
 @pytest.mark.cli
 def test_training_through_the_triton_kernels_matches_pytorch(tmp_path, capsys):
     """`--kernels triton` (the interpreter on a CPU) gives the losses of the PyTorch backend."""

@@ -21,12 +21,10 @@ from r1mini.training.pipeline import (
     ExampleBatches,
     Pipeline,
     R1Config,
-    RejectionConfig,
-    judge_samples,
-    keep_verified,
     student_compute,
     student_config,
 )
+from r1mini.training.rejection import RejectionConfig, judge_samples, keep_verified
 
 NANO = ModelConfig.preset("nano", vocab_size=VOCAB_SIZE)
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
@@ -137,6 +135,7 @@ def test_empty_sets_are_refused_with_the_reason(tmp_path):
         TrainConfig(template="plain")
 
 
+@pytest.mark.integration
 def test_r1_pipeline_runs_end_to_end_and_restarts_skip_finished_stages(tmp_path):
     config = R1Config(
         cold_start_examples=4,

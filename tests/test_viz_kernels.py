@@ -1,9 +1,14 @@
-"""Chapter 10 figures build, with titles, axis titles and hover text."""
+"""Chapter 10 views: the kernels' source read without Triton, and the figures, with titles, axis
+titles and hover text."""
 
+import importlib
+import inspect
+
+import pytest
 import torch
 from helpers import assert_labelled
 
-from r1mini.kernels.moe_experts_triton import align_by_expert
+from r1mini.kernels.moe_experts_launch import align_by_expert
 from r1mini.kernels.split_kv import merge_weights
 from r1mini.viz.kernels import (
     block_scale_heatmap,
@@ -11,6 +16,7 @@ from r1mini.viz.kernels import (
     expert_layout_figure,
     layout_stats,
     split_kv_figure,
+    triton_sources,
 )
 
 
@@ -51,3 +57,20 @@ def test_scale_heatmap_and_error_curves() -> None:
     assert fig.layout.xaxis.type == "log" and len(fig.data) == 2
     assert [shape.x0 for shape in fig.layout.shapes] == [5]  # the vertical marker
     assert fig.layout.annotations[0].text == "m" and abs(10 ** fig.layout.annotations[0].x - 5) < 1e-9
+
+
+@pytest.mark.triton
+def test_triton_sources_are_the_jitted_functions_as_python_sees_them() -> None:
+    """Read from the files without Triton, they equal what importing the modules finds."""
+    from triton.runtime.jit import KernelInterface
+
+    for module_name, functions in triton_sources().items():
+        module = importlib.import_module(f"r1mini.kernels.{module_name}")
+        jitted = [
+            name
+            for name, obj in vars(module).items()
+            if isinstance(obj, KernelInterface) and obj.fn.__module__ == module.__name__
+        ]
+        assert list(functions) == jitted, module_name
+        for name, source in functions.items():
+            assert source + "\n" == inspect.getsource(getattr(module, name).fn), name

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from r1mini.training.pipeline import VERDICTS
+from r1mini.training.rejection import VERDICTS
 from r1mini.viz.r1_pipeline import (
     NOT_DRAWN,
     STAGE_LABELS,

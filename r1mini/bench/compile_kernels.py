@@ -1,10 +1,11 @@
 """Compile every Triton kernel for the H200 (sm_90) without a GPU and report its resources.
 
 For each kernel at the `mini` and 671B shapes, configured as its wrapper launches it: warps,
-pipeline stages, shared memory, registers and spills. The check itself lives in
-`r1mini/kernels/compile_check.py`; this prints its table and exits non-zero when a kernel exceeds
-the H200's shared memory per block or spills registers. Compiling proves that the kernels lower to
-H200 machine code within those limits, not their speed or results on a GPU.
+pipeline stages, shared memory, registers and spills. The check itself lives in `compile_check.py`
+(what it compiles: `compile_launches.py`); this prints its table and exits non-zero when a kernel
+exceeds the H200's shared memory per block or spills registers. Compiling proves that the kernels
+lower to H200 machine code within those limits, not their speed or results on a GPU. Needs Triton
+(Linux), imported when the subcommand runs, so the other benchmarks run without it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-import triton
-
-from r1mini.kernels import compile_check
+from r1mini.bench.device import H200_SHARED_LIMIT
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -26,13 +25,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    import triton
+
+    from r1mini.bench import compile_check
+
     sizes = args.sizes.split(",")
     for size in sizes:
         if size not in compile_check.SIZES:
             raise SystemExit(f"--sizes: {size!r} is unknown; choose from {sorted(compile_check.SIZES)}")
     print(
         f"triton {triton.__version__}, target sm_{compile_check.H200.arch} "
-        f"(H200: {compile_check.SHARED_LIMIT} B shared memory per block), no GPU needed"
+        f"(H200: {H200_SHARED_LIMIT} B shared memory per block), no GPU needed"
     )
     print(compile_check.HEADER)
     done: list[compile_check.Compiled] = []

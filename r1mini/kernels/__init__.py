@@ -2,10 +2,12 @@
 
 `use("torch" | "triton")` chooses the backend for every op of every model (see `backend.py`).
 Launch configs come from the shapes; on a GPU the MoE, MLA and FP8 GEMM wrappers autotune among a
-few candidates (see `tuning.py`).
+few candidates (see `tuning.py`). Triton is optional (Linux only): the `*_triton` modules are
+imported only when a Triton kernel runs, and everything else here, the launch plans
+(`*_launch.py`) included, runs without it (`triton_available()`).
 """
 
-from r1mini.kernels.backend import current, use, wants_triton
+from r1mini.kernels.backend import current, triton_available, use, wants_triton
 from r1mini.kernels.fp8 import (
     act_quant,
     act_quant_reference,
@@ -36,6 +38,7 @@ __all__ = [
     "route_reference",
     "token_logprobs",
     "token_logprobs_reference",
+    "triton_available",
     "use",
     "wants_triton",
     "weight_dequant",

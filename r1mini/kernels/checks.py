@@ -1,5 +1,6 @@
-"""Helpers shared by the Triton wrappers: input checks, so every kernel fails early with the same
-kind of message, and the interpreter facts a wrapper adapts to.
+"""Helpers shared by the Triton wrappers and their launch plans: input checks, so every kernel fails
+early with the same kind of message, the interpreter facts a wrapper adapts to, and tile
+arithmetic. No Triton is imported here: the launch plans (`*_launch.py`) run without it.
 
 A Triton kernel reads raw pointers: a tensor on the wrong device, of an unexpected dtype or shape,
 is not an exception inside the kernel but wrong numbers or a crash. Each wrapper therefore checks
@@ -15,7 +16,6 @@ import os
 from collections.abc import Sequence
 
 import torch
-import triton
 
 FLOATS = (torch.float32, torch.float16, torch.bfloat16)
 
@@ -66,6 +66,16 @@ def check_shape(op: str, name: str, t: torch.Tensor, expected: Sequence[int | No
         raise ValueError(f"{op}: {name}.shape={tuple(t.shape)} does not match {pattern}")
 
 
+def next_power_of_2(n: int) -> int:
+    """The smallest power of two >= n (as `triton.next_power_of_2`, for n >= 1)."""
+    return 1 << max(n - 1, 0).bit_length()
+
+
+def cdiv(a: int, b: int) -> int:
+    """ceil(a / b) for integers, b > 0 (as `triton.cdiv`)."""
+    return -(-a // b)
+
+
 def dot_tile(size: int, cap: int) -> int:
     """A power-of-two tile for a dimension of `size`: >= 16 (tl.dot's minimum), <= `cap`."""
-    return max(16, min(cap, triton.next_power_of_2(size)))
+    return max(16, min(cap, next_power_of_2(size)))

@@ -24,9 +24,9 @@ from r1mini.kernels.checks import (
     check_device,
     check_dtype,
     check_shape,
-    dot_tile,
     interpreting,
 )
+from r1mini.kernels.fp8_launch import act_quant_store_dtype, gemm_candidates, gemm_config
 from r1mini.kernels.tuning import TUNER
 
 # A compiled kernel reads module globals only as `tl.constexpr`: with plain floats `_act_quant` ran in
@@ -93,46 +93,6 @@ def _check_fp8(op: str, name: str, t: torch.Tensor) -> None:
         raise ValueError(
             f"{op}: {name}.shape={tuple(t.shape)}: the last dimension must be a multiple of {BLOCK}"
         )
-
-
-def act_quant_store_dtype(interpret: bool) -> torch.dtype:
-    """What `_act_quant` stores: e4m3 when compiled, fp32 when interpreting (module docstring)."""
-    return torch.float32 if interpret else FP8
-
-
-def gemm_config(
-    m: int,
-    interpret: bool,
-    *,
-    block_m: int | None = None,
-    block_n: int | None = None,
-    num_warps: int = 4,
-    num_stages: int = 3,
-) -> dict[str, int]:
-    """Tiles of `_fp8_gemm` for M rows: BLOCK_M from M (16..64); BLOCK_N 64 for a small M on a GPU
-    (decode: more column programs), else 128; BLOCK_K is the 128-wide scale block. The keyword
-    arguments override the defaults (the autotuner's candidates)."""
-    block_n = block_n or (128 if interpret or m > 64 else 64)
-    return {
-        "BLOCK_M": block_m or dot_tile(m, 64),
-        "BLOCK_N": block_n,
-        "BLOCK_K": BLOCK,
-        "num_warps": num_warps,
-        "num_stages": num_stages,
-    }
-
-
-def gemm_candidates(m: int, interpret: bool) -> list[dict]:
-    """The `gemm_config` overrides `TUNER` chooses from: none (the default) first; on a GPU also
-    the other BLOCK_N, 8 warps, 4 stages, and 128 rows with 8 warps when M is large."""
-    if interpret:
-        return [{}]
-    default = gemm_config(m, interpret)
-    other_n = 64 if default["BLOCK_N"] == 128 else 128
-    found: list[dict] = [{}, {"block_n": other_n}, {"num_warps": 8}, {"num_stages": 4}]
-    if m >= 256:
-        found.append({"block_m": 128, "num_warps": 8})
-    return found
 
 
 def act_quant_triton(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

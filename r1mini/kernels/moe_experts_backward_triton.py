@@ -1,5 +1,5 @@
 """Backward of the routed SwiGLU experts (V3 paper §2.1.2, eq. 12) as grouped GEMMs over the same
-sorted, padded layout as the forward (`moe_experts_triton.align_by_expert`).
+sorted, padded layout as the forward (`moe_experts_launch.align_by_expert`).
 
 Per (token, slot) pair p routed to expert e, with gate weight g_p and the output gradient dy_p of its
 token, the forward computed a = x·w1[e]ᵀ, b = x·w3[e]ᵀ, h = silu(a)·b and y_p = g_p · h·w2[e]ᵀ.

@@ -1,4 +1,4 @@
-"""The block of the sorted, padded MoE layout (`moe_experts_triton.align_by_expert`) that a program
+"""The block of the sorted, padded MoE layout (`moe_experts_launch.align_by_expert`) that a program
 of the grouped-GEMM kernels works on, forward (`moe_experts_triton`) and backward
 (`moe_experts_backward_triton`). A `@triton.jit` device function, compiled into its callers.
 """

@@ -10,7 +10,7 @@ Each backward program walks a strided set of rows and keeps its own fp32 partial
 (Liger-Kernel and Unsloth use the same scheme). The whole row sits in registers (BLOCK = next power
 of two >= d: 8192 at d = 7168), as every RMSNorm in the model is over at most a few thousand
 channels; the warps grow with the row (`launch_config`) so that backward's four row-wide fp32
-vectors fit in registers (at 4 warps and d = 7168 they spilled, `r1mini.kernels.compile_check`).
+vectors fit in registers (at 4 warps and d = 7168 they spilled, `r1mini.bench.compile_check`).
 """
 
 from __future__ import annotations

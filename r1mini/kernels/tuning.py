@@ -1,7 +1,8 @@
 """Autotuning on a GPU: each wrapper's shape-derived launch config, or the fastest of a few
 candidates, timed once per shape class.
 
-Every tuned wrapper (MoE experts, MLA attention, FP8 GEMM) has a `candidates(...)` function: its
+Every tuned wrapper (MoE experts, MLA attention, FP8 GEMM) has a `candidates(...)` function in its
+launch plan (`moe_experts_launch.py`, `mla_attention_launch.py`, `fp8_launch.py`): its
 `launch_config` choice first, then a few neighbours (other tiles, warps, pipeline stages, and for
 MLA decode other cache splits). `TUNER.pick` runs the wrapper's whole launch sequence once per
 candidate under `triton.testing.do_bench`, the first time a shape class is seen, and remembers the
@@ -12,9 +13,9 @@ Why not `@triton.autotune`: it tunes a kernel's constexprs, but two of the choic
 made on the host and change the launch itself: the MoE's rows per expert block fix the sorted,
 padded layout (`align_by_expert`), and MLA decode's cache splits fix the grid and whether a merge
 launch follows. And Triton's interpreter cannot autotune (TRITON.md). Every candidate is compiled
-for sm_90 by `compile_check` (no spills, shared memory within the H200's limit) and run through
-the interpreter against the PyTorch reference by the tests, so whichever one wins on a GPU is a
-correct one.
+for sm_90 by `r1mini.bench.compile_check` (no spills, shared memory within the H200's limit) and
+run through the interpreter against the PyTorch reference by the tests, so whichever one wins on a
+GPU is a correct one.
 
 Timing a candidate launches it several times: the launches only write their outputs (no
 accumulation into inputs), so repeating them is harmless.

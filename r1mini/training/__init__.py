@@ -4,7 +4,8 @@ and GRPO (DeepSeekMath §4.1; R1 paper §2.2.1), on batches of verifiable tasks.
 The GRPO maths are pure functions (group-relative advantages, per-token log-probs, the clipped,
 KL-regularised loss); the trainers (`Trainer`, `GRPOTrainer`) share one loop with checkpoints and
 exact resume (`loop.TrainingRun`). `pipeline.py` chains them into R1-Zero, R1's four stages and
-distillation (R1 paper §2.2-2.4), stage by stage, resumable.
+distillation (R1 paper §2.2-2.4), stage by stage, resumable, with rejection sampling
+(`rejection.py`) between them.
 """
 
 from r1mini.training.advantages import group_advantages
@@ -17,13 +18,10 @@ from r1mini.training.pipeline import (
     DistillConfig,
     Pipeline,
     R1Config,
-    RejectionConfig,
-    judge_samples,
-    keep_verified,
-    rejection_sample,
     student_compute,
     student_config,
 )
+from r1mini.training.rejection import RejectionConfig, judge_samples, keep_verified, rejection_sample
 from r1mini.training.schedule import learning_rate
 from r1mini.training.state import load_frozen, load_training_state, save_training_state
 from r1mini.training.trainer import TrainConfig, Trainer, masked_cross_entropy

@@ -5,9 +5,10 @@ distillation into a smaller dense student (§2.4).
 * R1 (§2.3), four stages:
   1. cold start (§2.3.1): SFT of the base on a small fixed set of readable reasoning traces;
   2. reasoning-oriented RL (§2.3.2): GRPO with the language-consistency reward added (R1_WEIGHTS);
-  3. rejection sampling and SFT (§2.3.3): sample k responses to each of many training prompts
-     from the RL model, keep only those a rule verifies (right answer, well-formed, reasoning in
-     the task's language), and fine-tune the *base* on them, as R1 fine-tunes DeepSeek-V3-Base;
+  3. rejection sampling and SFT (§2.3.3, `rejection.py`): sample k responses to each of many
+     training prompts from the RL model, keep only those a rule verifies (right answer,
+     well-formed, reasoning in the task's language), and fine-tune the *base* on them, as R1
+     fine-tunes DeepSeek-V3-Base;
   4. RL for all scenarios (§2.3.4): a last GRPO stage from that SFT model.
 * Distillation (§2.4): the teacher's verified traces (rejection sampling again), then SFT of a
   smaller dense student on them, against GRPO applied directly to the same student (R1 §4.1,
@@ -25,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,15 +35,12 @@ from r1mini.config import ModelConfig
 from r1mini.io.atomic import atomic_write
 from r1mini.model import Transformer
 from r1mini.parallel.data import barrier, is_leader
-from r1mini.reasoning.evaluate import score_sample
-from r1mini.reasoning.generate import generate
-from r1mini.reasoning.rewards import R1_WEIGHTS, language_reward
+from r1mini.reasoning.rewards import R1_WEIGHTS
 from r1mini.reasoning.task import Task
-from r1mini.reasoning.template import decode_response, encode_prompt, parse_response
-from r1mini.reasoning.tokenizer import VOCAB_SIZE
-from r1mini.training.data import Batch, TaskConfig, encode_batch, sample_tasks, step_seed
+from r1mini.training.data import Batch, encode_batch, sample_tasks, step_seed
 from r1mini.training.grpo import GRPOConfig, GRPOTrainer
 from r1mini.training.loop import CHECKPOINT, Metrics, TrainingRun, locate_checkpoint
+from r1mini.training.rejection import RejectionConfig, rejection_sample
 from r1mini.training.state import load_training_state, read_state, save_training_state
 from r1mini.training.trainer import TrainConfig, Trainer
 
@@ -69,105 +67,6 @@ class ExampleBatches:
         rng = random.Random(step_seed(self.seed, step))
         chosen = [rng.choice(self.examples) for _ in range(self.batch_size)]
         return encode_batch(chosen, loss_on="response", template=self.template, reasoning_share=1.0)
-
-
-# ---- rejection sampling (R1 §2.3.3) -----------------------------------------------------------------
-@dataclass
-class RejectionConfig(TaskConfig):
-    """Rejection sampling: `samples_per_prompt` responses to each of `prompts` training tasks
-    (drawn by `sample_tasks(kinds, prompts, seed, 0, "train", difficulty)`, `TaskConfig`'s fields),
-    sampled at `temperature` / `top_p` (R1's evaluation setting, §3, by default) in batches of
-    `batch_size`."""
-
-    prompts: int = 512
-    samples_per_prompt: int = 4
-    temperature: float = 0.6
-    top_p: float | None = 0.95
-    batch_size: int = 128
-
-    def rules(self) -> list[tuple[str, bool, str]]:
-        return [
-            *super().rules(),
-            ("prompts", self.prompts >= 1, ">= 1"),
-            ("samples_per_prompt", self.samples_per_prompt >= 1, ">= 1"),
-            ("temperature", self.temperature > 0, "> 0 (greedy samples would all be alike)"),
-            ("top_p", self.top_p is None or 0 < self.top_p <= 1, "None or in (0, 1]"),
-            ("batch_size", self.batch_size >= 1, ">= 1"),
-        ]
-
-    def tasks(self) -> list[Task]:
-        """The prompts to sample, the same on every call."""
-        return sample_tasks(self.kinds, self.prompts, self.seed, 0, "train", self.difficulty)
-
-
-# What rejection sampling makes of one response: "kept" (a new example), "repeat" (verified, but
-# word for word a response kept before), or dropped, and why
-VERDICTS = ("kept", "repeat", "malformed", "wrong answer", "mixed language")
-VERIFIED = ("kept", "repeat")  # the verdicts of responses that pass the rule
-
-
-@dataclass(frozen=True)
-class Judged:
-    """One response judged: its `verdict` (one of `VERDICTS`) and, when kept, the `example` it
-    adds: its task with the response's thinking and answer as the reference."""
-
-    verdict: str
-    example: Task | None = None
-
-
-def judge_samples(samples: Iterable[tuple[Task, str]]) -> list[Judged]:
-    """Rejection sampling's rule (R1 §2.3.3) on each (task, response), in order. A response is
-    verified when it is well-formed ("malformed" otherwise), has the right answer ("wrong answer")
-    and reasons only in the task's language ("mixed language": R1 "filtered out chain-of-thought
-    with mixed languages"; an empty <think> block has no language to check). A verified response
-    is "kept" the first time its (prompt, thinking, answer) is seen, a "repeat" after that."""
-    judged: list[Judged] = []
-    seen: set[tuple[str, str, str]] = set()
-    for task, response in samples:
-        record = score_sample(task, response)
-        parsed = parse_response(response)
-        if parsed.thinking is None or parsed.answer is None or not record.well_formed:
-            judged.append(Judged("malformed"))
-        elif not record.correct:
-            judged.append(Judged("wrong answer"))
-        elif parsed.thinking and language_reward(response, task).value < 1.0:
-            judged.append(Judged("mixed language"))
-        elif (task.prompt, parsed.thinking, parsed.answer) in seen:
-            judged.append(Judged("repeat"))
-        else:
-            seen.add((task.prompt, parsed.thinking, parsed.answer))
-            example = dataclasses.replace(task, thinking=parsed.thinking, answer=parsed.answer)
-            judged.append(Judged("kept", example))
-    return judged
-
-
-def keep_verified(samples: Iterable[tuple[Task, str]]) -> list[Task]:
-    """The examples rejection sampling keeps (`judge_samples`): each verified response once, as a
-    task whose reference thinking and answer are the response's."""
-    return [j.example for j in judge_samples(samples) if j.example is not None]
-
-
-def rejection_sample(model: Transformer, config: RejectionConfig) -> tuple[list[Task], int]:
-    """Sample `config`'s responses from `model` and keep the verified ones (`keep_verified`).
-    Returns the kept examples and how many responses were sampled."""
-    tasks = [task for task in config.tasks() for _ in range(config.samples_per_prompt)]
-    responses: list[str] = []
-    for index, start in enumerate(range(0, len(tasks), config.batch_size)):
-        prompts = [
-            encode_prompt(task.prompt, config.template) for task in tasks[start : start + config.batch_size]
-        ]
-        budget = min(config.max_new_tokens, model.config.max_seq_len - max(map(len, prompts)))
-        gen = generate(
-            model,
-            prompts,
-            budget,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            vocab_limit=VOCAB_SIZE,
-            seed=step_seed(config.seed, index),
-        )
-        responses += [decode_response(ids, config.template) for ids in gen.generated]
-    return keep_verified(zip(tasks, responses, strict=True)), len(tasks)
 
 
 # ---- compute, to compare distillation and RL fairly ---------------------------------------------

@@ -1,10 +1,17 @@
-"""Chapter 10 figures: the sorted, padded layout of the MoE grouped GEMM (V3 paper §2.1.2), the
-split-KV merge of MLA decoding (§2.1.1), and FP8 block scales and errors (§3.3.2, Figure 7a)."""
+"""Chapter 10 views: the Triton kernels' source, the sorted, padded layout of the MoE grouped GEMM
+(V3 paper §2.1.2), the split-KV merge of MLA decoding (§2.1.1), and FP8 block scales and errors
+(§3.3.2, Figure 7a).
+
+`triton_sources` reads the kernels from the `*_triton.py` files as text, so the chapter can show
+them where Triton is not installed (it ships for Linux only) and importing them would fail.
+"""
 
 from __future__ import annotations
 
+import ast
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import plotly.graph_objects as go
 import torch
@@ -13,6 +20,23 @@ from r1mini.fp8_format import BLOCK
 from r1mini.viz.style import HEATMAP_SCALE, OKABE_ITO, styled
 
 PADDING_GREY, UNUSED_GREY = "#999999", "#DDDDDD"
+KERNELS_DIR = Path(__file__).resolve().parents[1] / "kernels"
+
+
+def triton_sources() -> dict[str, dict[str, str]]:
+    """Every @triton.jit function of the `*_triton.py` modules, read from the files without
+    importing them: module name -> {function name: its source, decorator included}, modules and
+    functions in file order."""
+    found: dict[str, dict[str, str]] = {}
+    for path in sorted(KERNELS_DIR.glob("*_triton.py")):
+        text = path.read_text()
+        lines = text.splitlines()
+        found[path.stem] = {
+            node.name: "\n".join(lines[node.decorator_list[0].lineno - 1 : node.end_lineno])
+            for node in ast.parse(text).body
+            if isinstance(node, ast.FunctionDef) and "triton.jit" in map(ast.unparse, node.decorator_list)
+        }
+    return found
 
 
 def layout_stats(block_expert: torch.Tensor, n_pairs: int, block_m: int) -> dict[str, int | float]:

@@ -1,7 +1,7 @@
 """Chapter 07 views: R1's four training stages (R1 paper §2.3) in miniature.
 
 * `rejection_summary`, `rejection_figure`: rejection sampling (§2.3.3). k responses are sampled
-  for each prompt and `r1mini.training.pipeline.judge_samples` says what became of each: kept
+  for each prompt and `r1mini.training.rejection.judge_samples` says what became of each: kept
   (right answer, well-formed, reasoning in the task's language, a new response), a repeat, or
   dropped and why. The figure draws those verdicts as a prompts × samples grid and shows how the
   kept set grows with k.
@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from r1mini.reasoning.template import parse_response
-from r1mini.training.pipeline import VERDICTS, VERIFIED
+from r1mini.training.rejection import VERDICTS, VERIFIED
 from r1mini.viz.reasoning import add_smoothed, comparison_figure, metrics_table
 from r1mini.viz.style import FIGURE_HEIGHT, OKABE_ITO, styled
 
