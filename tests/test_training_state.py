@@ -156,6 +156,7 @@ def save_killed_at(run: Trainer, directory: Path, k: int | None) -> int:
     return k
 
 
+@pytest.mark.integration  # ~50 forks and resumes: in `make test`, not in `make test-fast`
 def test_a_kill_at_any_instant_of_a_save_resumes_exactly(tmp_path):
     config = TrainConfig(steps=4, checkpoint_every=2, **FAST)
     straight = Trainer(nano(), config, progress=False)
