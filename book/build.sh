@@ -12,7 +12,8 @@ root="$(dirname "$book")"
 out="$(mkdir -p "${1:-$book}" && cd "${1:-$book}" && pwd)"
 python="${PYTHON:-python3}"
 
-"$book/vendor.sh"
+PYTHON="$python" "$book/vendor.sh"
+export R1MINI_SITE=1   # chapters executed here compute their views' states for the site (r1mini.viz.site)
 src="$(mktemp -d)"
 trap 'rm -rf "$src"' EXIT
 cp -r "$book/_config.yml" "$book/_toc.yml" "$book/intro.md" "$book/_vendor" "$src/"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fetch the JavaScript the website needs from npm into book/_vendor/_static/vendor/, so that no page
-# loads anything from a CDN. MathJax 3 typesets the math (`mathjax_path` in _config.yml). The site
+# loads anything from a CDN. MathJax 3 typesets the math (`mathjax_path` in _config.yml); plotly.js
+# draws the figures, loaded once by every page (`html_js_files`) instead of inlined in each chapter,
+# at the version the installed plotly package writes its figures for. The site
 # shows widgets as static figures, so it loads no widget manager: myst-nb's default would fetch
 # require.js and @jupyter-widgets/html-manager from a CDN, and require.js would also capture
 # plotly.js as an AMD module (no `window.Plotly`), so `nb_ipywidgets_js` is empty.
@@ -9,7 +11,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 dest="$here/_vendor/_static/vendor"
-packages=(mathjax@3.2.2)
+python="${PYTHON:-python3}"
+plotly="$("$python" -c 'from plotly.offline import get_plotlyjs_version as v; print(v())')"
+packages=(mathjax@3.2.2 "plotly.js-dist-min@$plotly")
 if [[ -f "$dest/VERSIONS" && "$(cat "$dest/VERSIONS")" == "${packages[*]}" ]]; then
     exit 0
 fi
@@ -23,8 +27,10 @@ unpack() {  # unpack <npm spec> <folder>: `npm pack` the package and extract it 
     tar -xzf "$tmp/$tarball" -C "$tmp/$2" --strip-components=1
 }
 unpack "${packages[0]}" mathjax
+unpack "${packages[1]}" plotly
 rm -rf "$dest"
 mkdir -p "$dest"
 cp -r "$tmp/mathjax/es5" "$dest/mathjax"
+cp "$tmp/plotly/plotly.min.js" "$dest/plotly.min.js"
 echo "${packages[*]}" > "$dest/VERSIONS"
 echo "vendored into $dest: ${packages[*]}"

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import NOTEBOOK_BUDGET_S
+from helpers import ANSWERS, NOTEBOOK_BUDGET_S
 
 from r1mini.kernels import triton_available
 
@@ -46,6 +47,23 @@ class Executed:
     error: str | None  # the failing cell's error, None when every cell ran
 
 
+@contextmanager
+def site_build() -> Iterator[None]:
+    """Kernels started inside run the chapter as the website build does (`R1MINI_SITE=1`: views
+    compute their states, plotly.js is not inlined), so the website test can build from these runs;
+    each exercise's answer box also lists its answer in `ANSWERS`, for the website test alone."""
+    before = {name: os.environ.get(name) for name in ("R1MINI_SITE", "R1MINI_ANSWERS")}
+    os.environ.update(R1MINI_SITE="1", R1MINI_ANSWERS=str(ANSWERS))
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def run_notebook() -> Callable[[Path], Executed]:
     """`run_notebook(path)` executes a chapter (once per session) and returns the run.
@@ -59,6 +77,7 @@ def run_notebook() -> Callable[[Path], Executed]:
     from nbclient.exceptions import CellExecutionError
 
     runs: dict[Path, Executed] = {}
+    ANSWERS.unlink(missing_ok=True)  # this session's site build lists its exercises' answers anew
 
     def run(path: Path) -> Executed:
         if path not in runs:
@@ -71,7 +90,8 @@ def run_notebook() -> Callable[[Path], Executed]:
             )
             start = time.perf_counter()
             try:
-                client.execute()
+                with site_build():
+                    client.execute()
                 error = None
             except CellExecutionError as e:
                 error = str(e)

@@ -6,6 +6,9 @@ notebook time budget. Test modules import from here, never from each other.
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
+from pathlib import Path
 
 import plotly.graph_objects as go
 import torch
@@ -13,6 +16,9 @@ import torch
 from r1mini.reasoning import arithmetic
 from r1mini.reasoning.task import Task
 
+ANSWERS = (
+    Path(tempfile.gettempdir()) / f"r1mini-answers-{os.getpid()}.jsonl"
+)  # the site's exercise answers (tests only)
 NOTEBOOK_BUDGET_S = 180  # per chapter, on a 2-core CPU (STYLE.md)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from helpers import ANSWERS
 
 pytestmark = pytest.mark.book
 
@@ -144,7 +146,8 @@ def test_chapter_renders_offline(chapter: str, server: str, browser):
     for i in range(figures.count()):
         figure = figures.nth(i)
         assert figure.locator(".main-svg").count() > 0, f"figure {i} did not render"
-        traces = figure.locator(".trace, .slice, .hm, .heatmaplayer image, .point, .table .cell-text").count()
+        drawn = ".trace, .slice, .hm, .heatmaplayer image, .point, .table .cell-text, .annotation-text"
+        traces = figure.locator(drawn).count()
         assert traces > 0, f"figure {i} has no drawn traces"
         title = figure.locator(".gtitle")
         assert title.count() > 0 and (title.first.text_content() or "").strip(), f"figure {i} has no title"
@@ -153,4 +156,138 @@ def test_chapter_renders_offline(chapter: str, server: str, browser):
     assert not errors, f"page errors: {errors}"
     assert not failed, f"failed requests: {failed}"
     assert not foreign, f"requests that left 127.0.0.1: {foreign}"
+    page.close()
+
+
+# ---- the controls: every view's states, every replay, every exercise -------------------------------
+VISIBLE_STATE = """gd => {
+    const shown = gd.data.map((t, i) => t.visible === true ? i : -1).filter(i => i >= 0);
+    const state = gd.layout.meta.r1mini_states.find(
+        s => shown.length === s.traces[1] - s.traces[0] && shown[0] === s.traces[0]);
+    return state ? state.values : null; }"""
+
+
+def click_slider(page, figure, step: int) -> None:
+    """Click the slider's rail at tick `step`, as a reader does."""
+    tick = figure.locator(".slider-tick-rect").nth(step).bounding_box()
+    rail = figure.locator(".slider-rail-touch-rect").bounding_box()
+    page.mouse.click(tick["x"] + tick["width"] / 2, rail["y"] + rail["height"] / 2)
+    page.wait_for_timeout(150)
+
+
+def operate_states(page, figure, index: int) -> None:
+    """Move the slider and (if any) the menu to two states each; the figure must then show exactly
+    the traces Python computed for the values the controls read."""
+    meta = figure.evaluate("gd => gd.layout.meta")
+    controls = meta["r1mini_controls"]
+    first = figure.evaluate(VISIBLE_STATE)
+    assert first is not None, f"figure {index}: the visible traces are no state"
+    seen = [first]
+    menus = figure.locator(".updatemenu-header-group")
+    if menus.count():
+        items = None
+        for pick in (1, -1):
+            menus.first.click()
+            page.wait_for_timeout(150)
+            items = figure.locator(".updatemenu-dropdown-button")
+            item = items.nth(pick if pick >= 0 else items.count() - 1)
+            label = item.locator("text").first.text_content()
+            item.click()
+            page.wait_for_timeout(200)
+            state = figure.evaluate(VISIBLE_STATE)
+            assert state is not None, f"figure {index}: menu '{label}' shows no state"
+            wanted = " · ".join(
+                f"{name} {state[key]}" for name, key in zip(controls[:-1], state, strict=False)
+            )
+            assert label == wanted, f"figure {index}: menu '{label}' shows the state {state}"
+            seen.append(state)
+    ticks = figure.locator(".slider-tick-rect").count()
+    for step in (0, ticks - 1):
+        click_slider(page, figure, step)
+        state = figure.evaluate(VISIBLE_STATE)
+        current = figure.locator(".slider-group .slider-label").first.text_content()
+        assert state is not None and current.endswith(f": {list(state.values())[-1]}"), (
+            index,
+            current,
+            state,
+        )
+        seen.append(state)
+    assert len({tuple(sorted(s.items())) for s in seen}) >= 2, f"figure {index}: the controls changed nothing"
+
+
+def play_to_the_end(page, figure, index: int) -> None:
+    """Rewind a replay to its first frame, press play, and wait for its last."""
+    labels = figure.evaluate("gd => gd.layout.sliders[0].steps.map(s => s.label)")
+    click_slider(page, figure, 0)
+    start = figure.evaluate("gd => gd.layout.sliders[0].active")
+    assert start == 0, f"replay {index} did not rewind"
+    figure.locator(".updatemenu-button").first.click()  # ▶ play
+    page.wait_for_function(
+        "([gd, last]) => gd.layout.sliders[0].active === last",
+        arg=[figure.element_handle(), len(labels) - 1],
+        timeout=len(labels) * 400 + 10_000,
+    )
+
+
+def answer(page, box, entry: dict, right: bool) -> str:
+    value, kind = entry["expected"], entry["kind"]
+    if right:
+        typed = repr(value) if kind == "float" else str(value)
+    else:
+        typed = {"int": str(value + 1), "float": repr(value * 1.5 + 1.0), "bool": str(not value)}.get(
+            kind, f"{value}x"
+        )
+    box.locator("input").fill(typed)
+    box.locator("button").click()
+    page.wait_for_function(
+        "el => el.textContent.length > 0", arg=box.locator(".r1mini-verdict").element_handle()
+    )
+    text = box.locator(".r1mini-verdict").text_content()
+    box.locator(".r1mini-verdict").evaluate("el => el.textContent = ''")
+    return text
+
+
+@pytest.fixture(scope="session")
+def answers(site: Path) -> dict[str, dict]:
+    """Each exercise box's answer, which the chapters' site build listed (never in the site)."""
+    entries = [json.loads(line) for line in ANSWERS.read_text().splitlines()]
+    return {entry["salt"][:10]: entry for entry in entries}
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_control_works_offline(chapter: str, server: str, browser, answers):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/notebooks/{chapter}.html", wait_until="load")
+    page.wait_for_timeout(500)
+    figures = page.locator(".plotly-graph-div")
+    for i in range(figures.count()):
+        figure = figures.nth(i)
+        kind = figure.evaluate(
+            "gd => gd.layout.meta && gd.layout.meta.r1mini_states ? 'states'"
+            " : (gd._transitionData && gd._transitionData._frames.length ? 'frames' : 'plain')"
+        )
+        if kind == "states":
+            figure.scroll_into_view_if_needed()
+            operate_states(page, figure, i)
+        elif kind == "frames":
+            figure.scroll_into_view_if_needed()
+            play_to_the_end(page, figure, i)
+    for view in page.locator("[id^=r1mini-view-]").all():
+        menus = view.locator("select")
+        before = [d.is_visible() for d in view.locator("[data-state]").all()]
+        menus.first.select_option(
+            index=menus.first.locator("option").count() - 1 - menus.first.evaluate("m => m.selectedIndex")
+        )
+        after = [d.is_visible() for d in view.locator("[data-state]").all()]
+        assert sum(after) == 1 and after != before, f"{chapter}: a menu view did not switch"
+    boxes = page.locator(".r1mini-exercise")
+    for i in range(boxes.count()):
+        box = boxes.nth(i)
+        entry = answers[box.get_attribute("id").removeprefix("r1mini-answer-")]
+        assert answer(page, box, entry, right=True).startswith("Correct: "), (chapter, i, entry)
+        assert answer(page, box, entry, right=False).startswith("Not quite: "), (chapter, i, entry)
+    page.screenshot(path=str(SCREENSHOTS / f"{chapter}-operated.png"), full_page=True)
+    assert not errors, f"page errors: {errors}"
     page.close()

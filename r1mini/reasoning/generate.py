@@ -88,8 +88,14 @@ def sample_next(
     ``softmax(logits / temperature)`` restricted by ``filter_logits``. Returns [B] int64."""
     if temperature == 0:
         return logits.argmax(dim=-1)
-    logits = filter_logits(logits.float() / temperature, top_k, top_p)
-    return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator)[:, 0]  # [B]
+    return torch.multinomial(_probabilities(logits, temperature, top_k, top_p), 1, generator=generator)[:, 0]
+
+
+def _probabilities(
+    logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None
+) -> torch.Tensor:
+    """[B, V] the distribution `sample_next` draws from."""
+    return filter_logits(logits.float() / temperature, top_k, top_p).softmax(dim=-1)
 
 
 def _sample(
@@ -101,13 +107,15 @@ def _sample(
     top_p: float | None,
 ) -> torch.Tensor:
     """`sample_next` for each group of rows with its own generator: logits [B, V], groups [B]
-    (indices into `generators`) -> [B] token ids."""
-    if len(generators) == 1:
+    (indices into `generators`) -> [B] token ids. The distributions are computed once for all
+    rows; only the draws are made group by group."""
+    if len(generators) == 1 or temperature == 0:
         return sample_next(logits, temperature, top_k, top_p, generators[0])
+    probs = _probabilities(logits, temperature, top_k, top_p)  # [B, V]
     new = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
     for g in groups.unique().tolist():
         rows = groups == g
-        new[rows] = sample_next(logits[rows], temperature, top_k, top_p, generators[g])
+        new[rows] = torch.multinomial(probs[rows], 1, generator=generators[g])[:, 0]
     return new
 
 

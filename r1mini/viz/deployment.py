@@ -124,6 +124,8 @@ def memory_view(config: ModelConfig) -> Interactive:
         lambda n_gpus, memory_gb, batch, context, precision: memory_figure(
             config, n_gpus, memory_gb, batch, context, precision
         ),
+        # the website's states: its main knobs (the figure spans every context anyway)
+        site_values={"n_gpus": [8, 16], "memory_gb": [80, 141], "batch": [1, 32, 256], "context": [32768]},
         n_gpus=widgets.IntSlider(value=8, min=1, max=64, description="GPUs"),
         memory_gb=widgets.IntSlider(value=141, min=16, max=256, description="GB / GPU"),
         batch=widgets.IntSlider(value=32, min=1, max=256, description="batch"),

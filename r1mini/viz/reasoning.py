@@ -4,7 +4,7 @@ A response in the R1 format (R1 paper §2.2.3) is reasoning inside ``<think> </t
 an answer. `StreamView` draws responses token by token as `generate` samples them (its
 ``on_token`` callback wraps `r1mini.reasoning.text_stream`): the thinking dimmed, the answer
 bold. In live Jupyter it redraws one output in place (an IPython display handle); a book build
-keeps the last drawing, so the website shows the finished responses. `grpo_curves` plots the
+keeps the last drawing, a replay the reader plays and scrubs token by token. `grpo_curves` plots the
 per-step records of a GRPO run (R1 paper Figure 2-3: accuracy and response length over RL steps)
 and `comparison_figure` compares models measured on the same questions.
 """
@@ -23,7 +23,9 @@ from plotly.subplots import make_subplots
 
 from r1mini.reasoning.generate import OnToken, Part, text_stream
 from r1mini.reasoning.tokenizer import END_THINK
-from r1mini.viz.style import FIGURE_HEIGHT, OKABE_ITO, styled
+from r1mini.viz.replay import stream_figure
+from r1mini.viz.site import building_site
+from r1mini.viz.style import FIGURE_HEIGHT, OKABE_ITO, figure_html, styled
 
 PART_STYLES: dict[Part, str] = {
     "thinking": "color:#5f5f5f",  # dimmed, still 6:1 contrast on white
@@ -88,6 +90,8 @@ class StreamView:
         self.delay = delay
         self.pieces: list[list[tuple[str, Part]]] = [[] for _ in self.labels]
         self.notes: list[str] = ["" for _ in self.labels]
+        self.events: list[tuple[int, str, Part]] = []  # (column, piece, part), in generation order
+        self.step_ends: list[int] = []  # events after each generation step, for the site's replay
         self.handle = None
 
     def show(self) -> StreamView:
@@ -106,11 +110,13 @@ class StreamView:
                     f"{len(self.labels)} columns (first={first})"
                 )
             self.pieces[column].append((piece, part))
+            self.events.append((column, piece, part))
 
         pieces = text_stream(add, self.template)
 
         def on_token(step: int, tokens: torch.Tensor, finished: torch.Tensor) -> None:
             pieces(step, tokens, finished)
+            self.step_ends.append(len(self.events))
             self.refresh()
             if self.delay:
                 time.sleep(self.delay)
@@ -131,6 +137,10 @@ class StreamView:
             self.handle.update(HTML(self.html()))
 
     def html(self) -> str:
+        """The responses so far: cards in Jupyter; on the website, a replay of their generation
+        with play/pause and a step slider (`r1mini.viz.replay.stream_figure`)."""
+        if building_site() and self.step_ends:
+            return figure_html(stream_figure(self.labels, self.events, self.step_ends, self.notes))
         cards = []
         for label, pieces, note in zip(self.labels, self.pieces, self.notes, strict=True):
             foot = f'<div style="font-size:12px;color:#333">{html.escape(note)}</div>' if note else ""

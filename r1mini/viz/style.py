@@ -14,6 +14,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.io._base_renderers import NotebookRenderer
 
+from r1mini.viz.site import building_site
+
 OKABE_ITO = (
     "#0072B2",
     "#E69F00",
@@ -49,14 +51,18 @@ def figure_html(fig: go.Figure | dict) -> str:
 
 
 def use_notebook_renderer() -> None:
-    """Make the offline `notebook` renderer the default and embed plotly.js here, at once.
+    """Make the offline `notebook` renderer the default and, in live Jupyter, embed plotly.js here,
+    at once (plotly would do it lazily, at the first figure it displays itself, after any
+    `Interactive` shown before it). Call it once, at the top of a chapter.
 
-    Call it once, at the top of a chapter. Plotly would embed plotly.js lazily, at the first figure
-    it displays itself; an `Interactive` shown before that would find no `Plotly` on the website.
-    """
+    When the website is built (`R1MINI_SITE=1`) nothing is embedded: every page of the site loads
+    plotly.js once from its own files (book/vendor.sh)."""
     pio.renderers["notebook"] = OfflineNotebookRenderer()
     pio.renderers.default = "notebook"
-    pio.renderers._activate_pending_renderers()
+    if building_site():
+        pio.renderers._to_activate = []  # the renderer is the default; its plotly.js is the site's
+    else:
+        pio.renderers._activate_pending_renderers()
 
 
 def styled(fig: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:

@@ -2,8 +2,8 @@
 callback that redraws a figure of the run in one output while it goes on.
 
 `LiveCurves.show()` displays the figure with an IPython display id and every redraw replaces it in
-place: live Jupyter sees the curves grow, and a book build keeps the last drawing, so the website
-shows the finished run.
+place: live Jupyter sees the curves grow; the website shows the finished run with a step slider
+and a play button over the drawings made along the way (`r1mini.viz.replay.animated_figure`).
 
 The trainers (`r1mini.training`) hand each step's metrics to `callback(metrics)`: a dict with `step`
 and numbers (or one number per MoE layer, e.g. `load_max_over_mean`), which is all this needs.
@@ -19,6 +19,8 @@ import plotly.graph_objects as go
 from IPython.display import HTML, display
 from plotly.subplots import make_subplots
 
+from r1mini.viz.replay import animated_figure
+from r1mini.viz.site import building_site
 from r1mini.viz.style import FIGURE_HEIGHT, OKABE_ITO, figure_html
 
 
@@ -105,6 +107,7 @@ class LiveCurves:
         self.metrics, self.title, self.every, self.build = list(metrics), title, every, build
         self.units = units
         self.history: list[dict[str, Any]] = []
+        self.frames: list[tuple[int, go.Figure]] = []  # (steps, figure) at each redraw, for the website
         self.handle: Any = None
 
     def __call__(self, metrics: Mapping[str, Any]) -> None:
@@ -124,7 +127,13 @@ class LiveCurves:
         return self
 
     def redraw(self) -> None:
-        if self.handle is not None:
+        if self.handle is None:
+            return
+        if building_site() and self.history:  # the website replays the run, one frame per redraw
+            self.frames.append((len(self.history), self.figure()))
+            figures, steps = [f for _, f in self.frames], [n for n, _ in self.frames]
+            self.handle.update(HTML(figure_html(animated_figure(figures, steps))))
+        else:
             self.handle.update(self._html())
 
     def _html(self) -> HTML:

@@ -1,19 +1,22 @@
 """`Interactive`: a figure driven by ipywidgets controls that degrades to a static figure
 (`InteractiveHTML`: the same for HTML, e.g. responses side by side).
 
-In live Jupyter the controls redraw the figure. The same output also carries, as `text/html`, the
-figure for the controls' default values: the website (which has no kernel to run the callbacks)
-shows that static figure instead of the widget (`nb_mime_priority_overrides` in book/_config.yml).
+In live Jupyter the controls redraw the figure. The same output also carries, as `text/html`, a
+figure for the website (which has no kernel to run the callbacks), shown there instead of the
+widget (`nb_mime_priority_overrides` in book/_config.yml): when the site is built, every state of a
+grid of the controls' values with plotly's own controls (`r1mini.viz.site`); otherwise the figure
+for the controls' current values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
+from r1mini.viz.site import building_site, site_figure, site_html
 from r1mini.viz.style import figure_html
 
 
@@ -40,9 +43,19 @@ class _Controlled:
 
 
 class Interactive(_Controlled):
-    """`build(**values)` -> Figure, redrawn whenever one of `controls` (name -> widget) changes."""
+    """`build(**values)` -> Figure, redrawn whenever one of `controls` (name -> widget) changes.
 
-    def __init__(self, build: Callable[..., go.Figure], **controls: widgets.ValueWidget) -> None:
+    On the website it is one figure holding the states of a grid of the controls' values, switched
+    by plotly's own controls (`r1mini.viz.site`); `site_values` (name -> values) chooses a
+    control's values there instead of spreading them evenly over its range."""
+
+    def __init__(
+        self,
+        build: Callable[..., go.Figure],
+        site_values: Mapping[str, Sequence[Any]] | None = None,
+        **controls: widgets.ValueWidget,
+    ) -> None:
+        self.site_values = site_values
         super().__init__(build, widgets.Output(), **controls)
 
     def figure(self) -> go.Figure:
@@ -52,19 +65,30 @@ class Interactive(_Controlled):
     def redraw(self) -> None:
         show_figure(self.output, self.figure())
 
+    def site_figure(self) -> go.Figure:
+        """The website's figure: every state of the controls' grid, with plotly controls."""
+        return site_figure(self.build, self.controls, self.site_values)
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return with_static_figure(self.widget, self.figure(), include, exclude)
+        fig = self.site_figure() if building_site() else self.figure()
+        return with_static_figure(self.widget, fig, include, exclude)
 
 
 class InteractiveHTML(_Controlled):
     """`build(**values)` -> HTML, redrawn whenever one of `controls` (name -> widget) changes.
 
     The HTML counterpart of `Interactive` (e.g. responses side by side): live Jupyter shows the
-    controls above the HTML; the website, which has no kernel, shows the HTML for the controls'
-    default values.
+    controls above the HTML; the website, which has no kernel, shows every state of the controls'
+    grid behind one menu per control (`r1mini.viz.site.site_html`).
     """
 
-    def __init__(self, build: Callable[..., str], **controls: widgets.ValueWidget) -> None:
+    def __init__(
+        self,
+        build: Callable[..., str],
+        site_values: Mapping[str, Sequence[Any]] | None = None,
+        **controls: widgets.ValueWidget,
+    ) -> None:
+        self.site_values = site_values
         super().__init__(build, widgets.HTML(), **controls)
 
     def html(self) -> str:
@@ -76,7 +100,9 @@ class InteractiveHTML(_Controlled):
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
-        bundle["text/html"] = self.html()
+        bundle["text/html"] = (
+            site_html(self.build, self.controls, self.site_values) if building_site() else self.html()
+        )
         return bundle
 
 
