@@ -40,4 +40,6 @@ if [[ -n "$remote" ]]; then
     echo "$remote" >&2
     exit 1
 fi
-echo "built $html"
+largest="$(find "$html" -name '*.html' -printf '%s %P\n' | sort -n | tail -n 1)"
+echo "built $html: $(du -sh "$html" | cut -f1) in all; largest page ${largest#* }," \
+    "$(numfmt --to=iec "${largest%% *}")"

@@ -219,14 +219,22 @@ def play_to_the_end(page, figure, index: int) -> None:
     """Rewind a replay to its first frame, press play, and wait for its last."""
     labels = figure.evaluate("gd => gd.layout.sliders[0].steps.map(s => s.label)")
     click_slider(page, figure, 0)
-    start = figure.evaluate("gd => gd.layout.sliders[0].active")
-    assert start == 0, f"replay {index} did not rewind"
+    page.wait_for_function(
+        "gd => gd.layout.sliders[0].active === 0", arg=figure.element_handle(), timeout=10_000
+    )  # rewound
     figure.locator(".updatemenu-button").first.click()  # ▶ play
     page.wait_for_function(
         "([gd, last]) => gd.layout.sliders[0].active === last",
         arg=[figure.element_handle(), len(labels) - 1],
         timeout=len(labels) * 400 + 10_000,
     )
+
+
+def plotly_interrupt(error) -> bool:
+    """plotly.js rejects, with no reason, the promise of an animation that a newer one interrupts
+    (a slider step, pause); Chromium reports it as an uncaught error, then as handled. Not an error."""
+    message = str(error).removeprefix("Uncaught (in promise) ")
+    return message == "undefined" and "plotly.min.js" in (error.stack or "")
 
 
 def answer(page, box, entry: dict, right: bool) -> str:
@@ -257,8 +265,8 @@ def answers(site: Path) -> dict[str, dict]:
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_every_control_works_offline(chapter: str, server: str, browser, answers):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    errors: list = []
+    page.on("pageerror", lambda e: errors.append(e))
     page.goto(f"{server}/notebooks/{chapter}.html", wait_until="load")
     page.wait_for_timeout(500)
     figures = page.locator(".plotly-graph-div")
@@ -289,5 +297,5 @@ def test_every_control_works_offline(chapter: str, server: str, browser, answers
         assert answer(page, box, entry, right=True).startswith("Correct: "), (chapter, i, entry)
         assert answer(page, box, entry, right=False).startswith("Not quite: "), (chapter, i, entry)
     page.screenshot(path=str(SCREENSHOTS / f"{chapter}-operated.png"), full_page=True)
-    assert not errors, f"page errors: {errors}"
+    assert not [e for e in errors if not plotly_interrupt(e)], f"page errors: {errors}"
     page.close()

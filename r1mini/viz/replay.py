@@ -68,11 +68,12 @@ def _controls(names: Sequence[str], prefix: str) -> dict[str, Any]:
                 "yanchor": "top",
                 "pad": {"t": 40},
                 "currentvalue": {"prefix": prefix},
+                "transition": {"duration": 0},
                 "steps": [
                     {
                         "label": name,
                         "method": "animate",
-                        "args": [[name], {**pause, "frame": {"duration": 0}}],
+                        "args": [[name], {**pause, "frame": {"duration": 0, "redraw": True}}],
                     }
                     for name in names
                 ],

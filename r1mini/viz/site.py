@@ -184,7 +184,12 @@ def site_figure(
             args[1]["sliders"] = [slider(combo, 0)]
             text = " · ".join(f"{labels[n]} {grid[n][i][0]}" for n, i in zip(names, combo, strict=False))
             buttons.append({"label": text, "method": "update", "args": args})
-        menu = {"buttons": buttons, "active": combos.index(default[:-1]), "showactive": True}
+        menu = {
+            "buttons": buttons,
+            "active": combos.index(default[:-1]),
+            "showactive": True,
+            "direction": "up",
+        }
         place = {"x": 0, "xanchor": "left", "y": 0, "yanchor": "top", "pad": {"t": CONTROLS_BELOW}}
         result.update_layout(updatemenus=[{**menu, **place}])
     if result.layout.legend.orientation == "h":  # a legend under the plot would sit under the controls
