@@ -73,7 +73,10 @@ def _controls(names: Sequence[str], prefix: str) -> dict[str, Any]:
                     {
                         "label": name,
                         "method": "animate",
-                        "args": [[name], {**pause, "frame": {"duration": 0, "redraw": True}}],
+                        "args": [
+                            [name],
+                            {**pause, "mode": "afterall", "frame": {"duration": 0, "redraw": True}},
+                        ],
                     }
                     for name in names
                 ],
