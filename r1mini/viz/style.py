@@ -47,6 +47,7 @@ def figure_html(fig: go.Figure | dict) -> str:
         default_width="100%",
         default_height=FIGURE_HEIGHT,
         validate=False,
+        auto_play=False,  # a replay waits for its reader's ▶ (and opens on its last frame)
     )
 
 
