@@ -52,7 +52,7 @@ def _controls(names: Sequence[str], prefix: str) -> dict[str, Any]:
                 "xanchor": "left",
                 "y": 0,
                 "yanchor": "top",
-                "pad": {"t": 55, "r": 10},
+                "pad": {"t": 50, "r": 10},
                 "buttons": [
                     {"label": "▶ play", "method": "animate", "args": [None, play]},
                     {"label": "❚❚ pause", "method": "animate", "args": [[None], pause]},
@@ -62,11 +62,11 @@ def _controls(names: Sequence[str], prefix: str) -> dict[str, Any]:
         "sliders": [
             {
                 "active": len(names) - 1,
-                "x": 0.2,
-                "len": 0.8,
+                "x": 0,
+                "len": 1,
                 "y": 0,
                 "yanchor": "top",
-                "pad": {"t": 40},
+                "pad": {"t": 100},  # under the buttons
                 "currentvalue": {"prefix": prefix},
                 "transition": {"duration": 0},
                 "steps": [
@@ -102,7 +102,7 @@ def animated_figure(figures: Sequence[go.Figure], labels: Sequence[str], prefix:
     last = figures[keep[-1]]
     result = go.Figure(data=[compact(t) for t in last.data], layout=last.layout, frames=frames)
     result.update_layout(**_controls([str(labels[i]) for i in keep], prefix))
-    result.update_layout(height=(last.layout.height or FIGURE_HEIGHT) + 90, margin={"b": 150})
+    result.update_layout(height=(last.layout.height or FIGURE_HEIGHT) + 150, margin={"b": 210})
     return result
 
 
@@ -165,8 +165,8 @@ def stream_figure(
         template="plotly_white",
         xaxis={"visible": False},
         yaxis={"visible": False},
-        height=lines * 17 + 190,
-        margin={"t": 50, "b": 130, "l": 10, "r": 10},
+        height=lines * 17 + 250,
+        margin={"t": 50, "b": 190, "l": 10, "r": 10},
         title={
             "text": "Token by token, as generated: press ▶ to replay, or drag the slider",
             "font": {"size": 14},
