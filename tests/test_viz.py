@@ -137,3 +137,26 @@ def test_check(capsys):
     assert check(58, 58) and not check(57, 58) and not check(None, 58)
     assert check(0.0561, 0.056, rel_tol=0.02)
     assert "Not answered" in capsys.readouterr().out
+
+
+def test_dimension_table_reads_the_published_v3_sizes():
+    from r1mini.viz.architecture import dimension_figure, dimension_table, dimension_view
+
+    rows = {what: value for what, value, _ in dimension_table(V3)}
+    assert rows["vocabulary"] == "129,280"
+    assert rows["width d (residual stream)"] == "7,168"
+    assert rows["dense FFN hidden width"] == "18,432"
+    assert rows["expert FFN hidden width"] == "2,048"
+    assert rows["attention heads"] == "128"
+    assert rows["query compression rank d'_c"] == "1,536"
+    assert rows["KV compression rank d_c (cached)"] == "512"
+    assert rows["per head: key = nope + rope, value"] == "192 = 128 + 64, 128"
+    assert rows["experts per MoE block"] == "256 routed + 1 shared"
+    assert rows["routing: top-k of groups"] == "top-8 in the best 4 of 8 groups"
+    assert rows["gate: score, route scale"] == "sigmoid, ×2.5"
+    assert rows["context"] == "163,840 tokens (pre-trained at 4,096, YaRN ×40)"
+    lite = {what: value for what, value, _ in dimension_table(ModelConfig.preset("deepseek-v2-lite-16b"))}
+    assert lite["query compression rank d'_c"] == "none"  # V2-Lite projects queries directly
+    fig = dimension_figure(V3)
+    assert list(fig.data[0].cells.values[1]) == list(rows.values())
+    assert isinstance(dimension_view("mini"), Interactive)
