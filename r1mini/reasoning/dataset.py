@@ -15,6 +15,7 @@ kind           r1-chat  r1-zero-short    r1-zero
 arithmetic     63       113              423
 countdown      192      242              552
 lists          194      244              554
+lists-python   94       144              454
 =============  =======  ===============  ========
 
 ``tests/test_reasoning_tasks.py`` checks the 256-token bound on every run.
@@ -31,11 +32,13 @@ MAKERS: dict[str, Callable[[random.Random, int], Task]] = {
     arithmetic.KIND: arithmetic.make_arithmetic,
     countdown.KIND: countdown.make_countdown,
     lists.KIND: lists.make_list,
+    lists.PROGRAM_KIND: lists.make_list_program,
 }
 DEFAULT_DIFFICULTY = {
     arithmetic.KIND: arithmetic.DEFAULT_DIFFICULTY,
     countdown.KIND: countdown.DEFAULT_DIFFICULTY,
     lists.KIND: lists.DEFAULT_DIFFICULTY,
+    lists.PROGRAM_KIND: lists.DEFAULT_DIFFICULTY,
 }
 KINDS = tuple(MAKERS)
 MAX_MISSES = 10_000  # draws in a row from the other split before a stream gives up
