@@ -114,8 +114,8 @@ def test_code_like_text_gets_a_rung_and_never_raises(text: str):
 def test_the_list_program_task():
     task = make_list_program(random.Random(0), 4)
     assert task.kind == PROGRAM_KIND and task.prompt.startswith("in python: sort ")
-    assert task.verify(task.answer).ok and task.verify(task.answer).reason.startswith("correct")
-    assert task.verify("42 1 2 3 4").reason.startswith("not code")
+    assert task.verify(task.answer).ok and task.verify(task.answer).reason.endswith("(ladder: correct)")
+    assert task.verify("42 1 2 3 4").reason.endswith("(ladder: not code)")
     assert list_program((7,)) == "(42,)+tuple(sorted((7,)))" and run_expression(list_program((7,))) == (42, 7)
     held_out = generate_tasks(PROGRAM_KIND, 20, seed=0, split="test")
     assert all(t.split == "test" and t.check(t.answer) for t in held_out)

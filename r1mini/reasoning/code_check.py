@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from r1mini.reasoning.task import shorten
+
 RUNGS = ("not code", "not python", "fails tests", "correct")
 CODE_MARKS = frozenset("()[]{}=,+*/:")  # a program has some; prose and bare numbers have none
 MAX_SOURCE = 2_000  # characters of an answer the checker will parse
@@ -111,7 +113,9 @@ def judge_code(answer: str, tests: Sequence[Test]) -> CodeVerdict:
     (each a name and a check of the program's value). Never raises, whatever the text."""
     text = answer.strip()
     if not any(mark in CODE_MARKS for mark in text):
-        return CodeVerdict("not code", f"{text[:40]!r} has no brackets, operators or commas: not a program")
+        return CodeVerdict(
+            "not code", f"{shorten(text)!r} has no brackets, operators or commas: not a program"
+        )
     try:
         value = run_expression(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as error:

@@ -137,7 +137,7 @@ def check_list_program(items: tuple[int, ...], answer_text: str) -> Verdict:
     """Whether `answer_text` is a Python expression whose value passes `program_tests(items)`; the
     reason names the rung of the verification ladder it reached (`code_check.judge_code`)."""
     verdict = judge_code(answer_text, program_tests(items))
-    return Verdict(verdict.ok, f"{verdict.rung}: {verdict.reason}")
+    return Verdict(verdict.ok, f"{verdict.reason} (ladder: {verdict.rung})")
 
 
 def make_list_program(rng: random.Random, difficulty: int = DEFAULT_DIFFICULTY) -> Task:
