@@ -441,16 +441,23 @@ def data_scale_figure(ours: Mapping[str, int], title: str, log: bool = True) -> 
 
 
 # ---- R1's last stage, RL for all scenarios (R1 §2.3.4) -------------------------------------------
-def scenario_figure(history: Sequence[Record], title: str, window: int = 5) -> go.Figure:
+def scenario_figure(
+    history: Sequence[Record], title: str, rater: Mapping[int, float] | None = None, window: int = 5
+) -> go.Figure:
     """Both rewards of a stage-4 run: top, the rule reward of the reasoning prompts' responses
-    (accuracy + format + language, max 3) and held-out greedy accuracy; bottom, the learned reward
-    of the other prompts' responses and its held-out greedy value (`eval_preference`)."""
+    (accuracy + format + language, at most 3) and, on the right axis, held-out greedy accuracy;
+    middle, the learned reward of the other prompts' replies (at most 1) and its held-out greedy
+    value (`eval_preference`); bottom, if given, the hidden rater's mean score (step -> score),
+    which the run never sees."""
+    rows = 3 if rater else 2
+    titles = ["reasoning prompts: rule rewards", "formatting prompts: the learned reward"]
     fig = make_subplots(
-        rows=2,
+        rows=rows,
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.1,
-        subplot_titles=("reasoning prompts: rule rewards", "formatting prompts: learned reward"),
+        vertical_spacing=0.08,
+        subplot_titles=[*titles, "the hidden rater (never seen in training)"][:rows],
+        specs=[[{"secondary_y": True}]] + [[{}]] * (rows - 1),
     )
     steps = [r for r in history if "reward_rule" in r or "reward_preference" in r]
     for row, key, label, colour in (
@@ -461,9 +468,9 @@ def scenario_figure(history: Sequence[Record], title: str, window: int = 5) -> g
         add_smoothed(
             fig, [r["step"] for r in points], [r[key] for r in points], label, colour, window, row=row, col=1
         )
-    for row, key, label, colour in (
-        (1, "eval_accuracy", "held-out accuracy, greedy", OKABE_ITO[2]),
-        (2, "eval_preference", "held-out learned reward, greedy", OKABE_ITO[3]),
+    for row, key, label, colour, right in (
+        (1, "eval_accuracy", "held-out accuracy, greedy (right axis)", OKABE_ITO[2], True),
+        (2, "eval_preference", "held-out learned reward, greedy", OKABE_ITO[3], False),
     ):
         evals = [r for r in history if key in r]
         fig.add_scatter(
@@ -476,12 +483,27 @@ def scenario_figure(history: Sequence[Record], title: str, window: int = 5) -> g
             hovertemplate=f"step %{{x}}<br>{label}: %{{y:.3f}}<extra></extra>",
             row=row,
             col=1,
+            **({"secondary_y": True} if right else {}),
         )
+    if rater:
+        fig.add_scatter(
+            x=list(rater),
+            y=list(rater.values()),
+            mode="markers+lines",
+            marker=dict(size=9, color=OKABE_ITO[4]),
+            name="hidden rater's mean score (of 2)",
+            hovertemplate="step %{x}<br>rater's mean score %{y:.2f}<extra></extra>",
+            row=3,
+            col=1,
+        )
+        low = min(0.0, *rater.values())
+        fig.update_yaxes(title_text="score", range=[low - 0.05, 2.05], row=3, col=1)
     styled(fig, title, "", "")
-    fig.update_xaxes(title_text="GRPO step", row=2, col=1)
-    fig.update_yaxes(title_text="reward / accuracy", row=1, col=1)
-    fig.update_yaxes(title_text="reward", row=2, col=1)
-    fig.update_layout(height=FIGURE_HEIGHT + 120)
+    fig.update_xaxes(title_text="GRPO step", row=rows, col=1)
+    fig.update_yaxes(title_text="reward", range=[0, 3.1], row=1, col=1, secondary_y=False)
+    fig.update_yaxes(title_text="accuracy", range=[0, 1.03], tickformat=".0%", row=1, col=1, secondary_y=True)
+    fig.update_yaxes(title_text="reward", range=[0, 1.03], row=2, col=1)
+    fig.update_layout(height=FIGURE_HEIGHT + 140 * rows - 100)
     return fig
 
 
