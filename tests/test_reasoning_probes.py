@@ -33,6 +33,7 @@ from r1mini.reasoning.token_roles import (
     UNPLACED,
     conversation_tokens,
     digit_role,
+    in_column_layout,
     role_order,
     token_roles,
     trace_columns,
@@ -220,3 +221,13 @@ def test_routing_and_attention_of_a_model_over_conversations(conversations):
         assert look["mass"].shape == (2, 2)  # [layers, heads]
         # random weights attend almost evenly: the mass is about what even attention gives
         assert look["mass"].sub(look["uniform"]).abs().max() < 0.03
+
+
+def test_in_column_layout_checks_the_form_not_the_digits():
+    prompt, response = ADDITION
+    assert in_column_layout(prompt, response)
+    wrong_digits = response.replace("4+5=9 c0", "4+5=8 c0")  # a slip: still the layout
+    assert in_column_layout(prompt, wrong_digits)
+    assert not in_column_layout(prompt, response.replace("9+2=11 c1", "9 plus 2"))
+    assert not in_column_layout(prompt, "<think>\n\n</think>\n<answer>9519</answer>")
+    assert not in_column_layout(prompt, "<think>\n1=1=1\n</think>\n<answer>1</answer>")

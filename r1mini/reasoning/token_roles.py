@@ -33,7 +33,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from r1mini.reasoning.template import get_template, render_prompt
+from r1mini.reasoning.template import get_template, parse_response, render_prompt
 from r1mini.reasoning.tokenizer import ANSWER, END_ANSWER, END_THINK, THINK, split_tokens
 
 OPERATOR, CARRY, TAG, NEWLINE, SPACE, TEXT, UNPLACED = (
@@ -181,3 +181,13 @@ def token_roles(tokens: Sequence[str]) -> list[str]:
 def trace_columns(tokens: Sequence[str]) -> list[Column]:
     """The positions of each column the trace works, one `Column` per well-formed line in order."""
     return _parse(tokens)[1]
+
+
+def in_column_layout(prompt: str, response: str, template: str = "r1-chat") -> bool:
+    """Whether `response`'s `<think>` block is written in the column layout: at least one line, and
+    every line a well-formed column step, in order (`trace_columns` finds one per line). Right or
+    wrong digits alike: this is the form of the working, not its correctness."""
+    thinking = parse_response(response).thinking
+    if not thinking:
+        return False
+    return len(trace_columns(conversation_tokens(prompt, response, template))) == len(thinking.splitlines())
