@@ -127,3 +127,21 @@ def test_scenario_rewards_mix_rules_and_the_learned_reward(fitted):
         scenario_rewards([reply("1")], [tasks[0]])
     with pytest.raises(ValueError, match="one task per response"):
         scenario_rewards([right], [arithmetic, tasks[0]], R1_WEIGHTS, model)
+
+
+def test_style_shares_counts_each_style_of_a_models_replies(monkeypatch):
+    import r1mini.reasoning.formatting as formatting
+
+    tasks = generate_tasks(KIND, 4, seed=2, split="test")
+    n = [number_of(t) for t in tasks]
+    replies = [reply(STYLES["grouped"](n[0])), reply(str(n[1])), reply("12"), "no tags"]
+    monkeypatch.setattr(formatting, "generate_text", lambda model, prompts, *a, **k: replies)
+    shares = formatting.style_shares(None, tasks)
+    assert shares == {
+        "grouped": 0.25,
+        "plain": 0.25,
+        "spaced": 0.0,
+        "other": 0.25,
+        "none": 0.25,
+        "rater": (2 + 1 + 0 - 1) / 4,
+    }

@@ -119,3 +119,22 @@ def test_grpo_with_a_preference_model_reports_both_rewards():
     assert {"reward_rule", "reward_preference", "eval_accuracy", "eval_preference"} <= set(step)
     assert 0 <= step["reward_preference"] <= 1 and 0 <= step["reward_rule"] <= 3
     assert len(run.eval_tasks) == 2 and len(run.open_eval_tasks) == 2  # arithmetic / format held out
+
+
+def test_encode_conversation_is_encode_example_for_the_reference():
+    from r1mini.reasoning import encode_example, generate_tasks
+    from r1mini.reasoning.template import encode_conversation
+
+    task = generate_tasks("arithmetic", 1, seed=5, difficulty=3)[0]
+    assert encode_conversation(task.prompt, render_completion(task.thinking, task.answer)) == encode_example(
+        task
+    )
+    with pytest.raises(ValueError, match="prefill"):
+        encode_conversation(task.prompt, "<answer>1</answer>")
+
+
+def test_a_run_on_kinds_no_rule_checks_refuses_to_evaluate():
+    run = DPOTrainer(Transformer(NANO), DPOConfig(kinds=("format",)), pairs=pairs(2), progress=False)
+    assert run.eval_tasks == []
+    with pytest.raises(ValueError, match="held-out tasks a rule can check"):
+        run.evaluate()
