@@ -73,7 +73,9 @@ def info(config: ModelConfig) -> str:
         lines.append(f"{part:<18}{n:>16,}{n / counts['total']:>9.1%}")
     lines += [
         f"{'total':<18}{counts['total']:>16,}   ({human(counts['total'])})",
-        f"{'activated/token':<18}{counts['activated']:>16,}   ({human(counts['activated'])})",
+        f"{'activated/token':<18}{counts['activated_without_embedding']:>16,}   "
+        f"({human(counts['activated_without_embedding'])}, as DeepSeek counts: embedding lookup left out)",
+        f"{'  with embedding':<18}{counts['activated']:>16,}   ({human(counts['activated'])})",
         f"{'MTP (own)':<18}{counts['mtp']:>16,}   ({human(counts['mtp'])})",
         "",
         "KV cache per token, all layers, bf16:",

@@ -3,8 +3,12 @@ per token, and weight memory, all computed from the model the config builds (on 
 the 671B model costs nothing to count).
 
 V3 paper §1 and Table 1 report 671B total and 37B activated parameters for DeepSeek-V3 (the MTP module
-adds 14B, of which 11.5B are its own, §4.2). KV-cache sizes follow §2.1.1 (only `c^{KV}` and `k^R` are
-cached); FP8 weight storage follows §3.3 (E4M3 with one fp32 scale per 128×128 block).
+adds 14B, of which 11.5B are its own, §4.2). DeepSeek's weights README gives 36.6B activated, counting
+the output head but not the embedding table, which a token only reads one row of: r1mini's 36.63B
+(`activated_without_embedding`); with the embedding, as `activated` counts, it is 37.55B.
+
+KV-cache sizes follow §2.1.1 (only `c^{KV}` and `k^R` are cached); FP8 weight storage follows §3.3
+(E4M3 with one fp32 scale per 128×128 block).
 """
 
 from __future__ import annotations
@@ -62,8 +66,10 @@ def count_parameters(config: ModelConfig) -> dict:
     """Parameter counts of `config`'s model.
 
     Returns a dict with `total` (main model, MTP excluded), `activated` (per token: everything but the
-    routed experts, plus `K_r / N_r` of those), `mtp` (parameters unique to the MTP modules; they reuse
-    the embedding and head), `mtp_activated`, and by component (component -> count) `breakdown`,
+    routed experts, plus `K_r / N_r` of those), `activated_without_embedding` (the same without the
+    embedding table, DeepSeek's way of counting: a token reads one of its rows, a lookup rather than a
+    product), `mtp` (parameters unique to the MTP modules; they reuse the embedding and head),
+    `mtp_activated`, and by component (component -> count) `breakdown`,
     `activated_breakdown`, `mtp_breakdown` and `mtp_activated_breakdown`.
     """
     model = meta_model(config)
@@ -84,6 +90,7 @@ def count_parameters(config: ModelConfig) -> dict:
     return {
         "total": sum(main.values()),
         "activated": sum(main_activated.values()),
+        "activated_without_embedding": sum(main_activated.values()) - main["embedding"],
         "mtp": sum(mtp.values()),
         "mtp_activated": sum(mtp_activated.values()),
         "breakdown": main,
@@ -98,13 +105,18 @@ def kv_cache_bytes_per_token(config: ModelConfig, bytes_per_element: int = 2) ->
 
     `absorbed_mla`: the latent `c^{KV}` plus the shared roped key, `(kv_lora_rank + rope)·L`;
     `naive_mla`: expanded per-head keys and values, `H·(nope + rope + v)·L`;
-    `mha`: standard multi-head attention with as many heads of width `v_head_dim`, `2·H·v·L`.
+    `mha`: the usual baseline (DeepSeek-V2 paper, Table 1: `2·n_h·d_h·l`), multi-head attention with
+    as many heads, keys and values both `v_head_dim` (128) wide, `2·H·v·L`;
+    `mha_v3_heads`: multi-head attention with V3's own head shapes, keys `nope + rope` (192) wide and
+    values `v` (128), `H·(nope + rope + v)·L`. Naive MLA caches exactly this much: it is MHA with
+    V3's heads, which is why it caches more than `mha`.
     """
     c = config
     elements = {
         "absorbed_mla": (c.kv_lora_rank + c.qk_rope_head_dim) * c.n_layers,
         "naive_mla": c.n_heads * (c.qk_head_dim + c.v_head_dim) * c.n_layers,
         "mha": 2 * c.n_heads * c.v_head_dim * c.n_layers,
+        "mha_v3_heads": c.n_heads * (c.qk_head_dim + c.v_head_dim) * c.n_layers,
     }
     return {kind: n * bytes_per_element for kind, n in elements.items()}
 

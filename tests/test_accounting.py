@@ -25,7 +25,7 @@ def test_671b_activated_per_token():
     """Everything but the routed experts, plus 8 of the 256 routed experts of each MoE layer.
 
     This comes to 37.55B (0.93B embedding + 0.93B head included). The V3 paper reports "37B";
-    DeepSeek's README_WEIGHTS.md gives 36.7B without showing its arithmetic."""
+    DeepSeek's weights README gives 36.6B, counting the head but not the embedding table: 36.63B."""
     counts = count_parameters(V3)
     parts = counts["breakdown"]
     expert = 3 * V3.dim * V3.moe_inter_dim
@@ -40,6 +40,9 @@ def test_671b_activated_per_token():
         k: v for k, v in parts.items() if k != "routed_experts"
     }
     assert sum(active.values()) == counts["activated"]
+    without = counts["activated_without_embedding"]
+    assert without == counts["activated"] - 129280 * 7168
+    assert round(without / 1e9, 2) == 36.63  # the README's 36.6B
     assert sum(counts["mtp_activated_breakdown"].values()) == counts["mtp_activated"]
 
 
@@ -74,6 +77,8 @@ def test_kv_cache_bytes_per_token_671b():
     assert cache["absorbed_mla"] == (512 + 64) * 61 * 2 == 70_272
     assert cache["mha"] == 2 * 128 * 128 * 61 * 2
     assert cache["naive_mla"] == 128 * (192 + 128) * 61 * 2
+    # MHA with V3's 192-wide keys caches what naive MLA caches; the usual baseline has 128-wide keys
+    assert cache["mha_v3_heads"] == cache["naive_mla"] > cache["mha"]
     assert cache["mha"] / cache["absorbed_mla"] > 56
 
 

@@ -5,7 +5,7 @@ import random
 import pytest
 from helpers import arithmetic_task
 
-from r1mini.reasoning.dataset import KINDS, generate_tasks
+from r1mini.reasoning.dataset import KINDS, RATERS, generate_tasks
 from r1mini.reasoning.rewards import (
     R1_WEIGHTS,
     R1_ZERO_WEIGHTS,
@@ -70,7 +70,7 @@ def test_language_reward_is_the_share_of_in_language_words() -> None:
     assert language_reward("<answer>579</answer>", TASK).value == 0.0
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", [kind for kind in KINDS if kind not in RATERS])
 @pytest.mark.parametrize("template", ["r1-chat", "r1-zero-short"])
 def test_reference_examples_earn_every_reward(kind: str, template: str) -> None:
     for task in generate_tasks(kind, 20, seed=4):
@@ -78,7 +78,8 @@ def test_reference_examples_earn_every_reward(kind: str, template: str) -> None:
         response = decode_response(ids[n_prompt:], template)
         assert response == render_completion(task.thinking, task.answer)
         reward = combined_reward(response, task, R1_WEIGHTS)
-        assert reward.total == 3.0, reward
+        # an empty <think> block (lists-python answers in code alone) has no language to reward
+        assert reward.total == (3.0 if task.thinking else 2.0), reward
 
 
 def test_combined_reward_weights_the_parts() -> None:

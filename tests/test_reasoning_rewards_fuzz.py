@@ -78,6 +78,8 @@ def test_answers_beyond_python_int_string_limit_are_judged():
     assert len(huge) > sys.get_int_max_str_digits()
     for task in TASKS:
         verdict = task.verify(huge)
-        assert not verdict.ok and "characters" in verdict.reason  # quoted, cut short
+        assert not verdict.ok
+        if task.verifiable:  # a kind without a rule gives the same reason whatever the answer
+            assert "characters" in verdict.reason  # quoted, cut short
     arithmetic = next(task for task in TASKS if task.kind == "arithmetic")
     assert arithmetic.verify("0" * 5000 + arithmetic.answer).ok  # leading zeros, still right

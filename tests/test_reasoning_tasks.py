@@ -7,7 +7,7 @@ import re
 import pytest
 
 from r1mini.reasoning import arithmetic, countdown, lists
-from r1mini.reasoning.dataset import KINDS, generate_tasks, task_stream
+from r1mini.reasoning.dataset import KINDS, RATERS, generate_tasks, task_stream
 from r1mini.reasoning.expression import ExpressionError, evaluate_expression
 from r1mini.reasoning.task import split_of
 from r1mini.reasoning.template import encode_example
@@ -15,13 +15,25 @@ from r1mini.reasoning.template import encode_example
 CONTEXT = 256  # the bound dataset.py promises: half the miniature model's 512-token context
 
 
-@pytest.mark.parametrize("kind", KINDS)
+VERIFIABLE = [kind for kind in KINDS if kind not in RATERS]
+
+
+@pytest.mark.parametrize("kind", VERIFIABLE)
 def test_reference_solutions_pass_their_checker_and_language(kind: str) -> None:
     for task in generate_tasks(kind, 200, seed=3):
+        assert task.verifiable
         assert task.check(task.answer), task
         assert task.check(f"  {task.answer}\n")
         assert all(word in task.language for word in task.thinking.split()), task.thinking
         assert task.kind == kind and task.split == "train"
+
+
+@pytest.mark.parametrize("kind", list(RATERS))
+def test_kinds_without_a_rule_have_a_rater_instead(kind: str) -> None:
+    for task in generate_tasks(kind, 50, seed=3):
+        assert not task.verifiable and not task.check(task.answer)  # no rule says it is right
+        assert "reward model" in task.verify(task.answer).reason
+        assert RATERS[kind](task, f"<think>\n\n</think>\n<answer>{task.answer}</answer>") > 0
 
 
 @pytest.mark.parametrize("kind", KINDS)

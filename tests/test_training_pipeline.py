@@ -24,6 +24,7 @@ from r1mini.training.pipeline import (
     student_compute,
     student_config,
 )
+from r1mini.training.preference import PreferenceConfig
 from r1mini.training.rejection import RejectionConfig, judge_samples, keep_verified
 
 NANO = ModelConfig.preset("nano", vocab_size=VOCAB_SIZE)
@@ -143,16 +144,30 @@ def test_r1_pipeline_runs_end_to_end_and_restarts_skip_finished_stages(tmp_path)
         reasoning_rl=tiny_rl(reward_weights=dict(R1_WEIGHTS)),
         rejection=TINY_REJECTION,
         sft=tiny_sft(),
-        final_rl=tiny_rl(reward_weights=dict(R1_WEIGHTS)),
+        preference=PreferenceConfig(prompts=4, samples_per_prompt=4, steps=20, max_new_tokens=12),
+        final_rl=tiny_rl(reward_weights=dict(R1_WEIGHTS), kinds=("arithmetic", "format"), prompts_per_step=4),
     )
     logs: list[str] = []
     model = Pipeline(tmp_path, progress=False, log=logs.append).r1(nano_base(), config)
-    for stage in ("1-cold-start", "2-reasoning-rl", "3-rejection-sampling", "3-sft", "4-final-rl"):
+    stages = (
+        "1-cold-start",
+        "2-reasoning-rl",
+        "3-rejection-sampling",
+        "3-sft",
+        "4-reward-model",
+        "4-final-rl",
+    )
+    for stage in stages:
         assert (tmp_path / stage / "final").is_dir(), stage
     samples = json.loads((tmp_path / "3-rejection-sampling" / "final" / "samples.json").read_text())
     assert samples["sampled"] == 32 and samples["kept"] == len(samples["samples"]) >= 1
+    summary = json.loads((tmp_path / "4-reward-model" / "final" / "summary.json").read_text())
+    assert summary["samples"] == 16 and summary["pairs"] >= 1
     history = Pipeline(tmp_path, progress=False, log=logs.append).history("4-final-rl")
     assert len(history) == 2 and "eval_accuracy" in history[-1] and "reward_language" in history[-1]
+    # stage 4 mixes the two kinds of prompt every step and reports both rewards apart
+    assert all("reward_rule" in row and "reward_preference" in row for row in history)
+    assert 0 <= history[-1]["eval_preference"] <= 1
 
     logs.clear()
     again = Pipeline(tmp_path, progress=False, log=logs.append).r1(nano_base(), config)
@@ -220,7 +235,7 @@ def test_cli_runs_the_base_and_r1_zero_pipelines(tmp_path, capsys):
     assert load(tmp_path / "run" / "r1-zero" / "final").config == NANO
 
 
-SHIPPED = ["base", "r1-zero", "r1", "student"]
+SHIPPED = ["base", "r1-zero", "r1", "r1-stage3", "student"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)

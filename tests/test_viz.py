@@ -73,9 +73,10 @@ def test_kv_cache_figure_equals_accounting():
     assert per_token["MHA"] == kv["mha"]
     assert per_token["MLA (latent cache)"] == kv["absorbed_mla"]
     assert per_token["GQA (8 KV heads)"] == 2 * 8 * V3.v_head_dim * V3.n_layers * 2
+    assert per_token["MHA, keys 192 wide (= naive MLA)"] == kv["naive_mla"] == 128 * (192 + 128) * 61 * 2
     fig = kv_cache_figure(V3, gqa_groups=8, batch=2)
     assert_labelled(fig)
-    mla = fig.data[2]
+    mla = fig.data[-1]
     assert mla.y[-1] == pytest.approx(mla.x[-1] * kv["absorbed_mla"] * 2 / 2**30)
     assert "GiB" in fig.layout.yaxis.title.text and "tokens" in fig.layout.xaxis.title.text
 
@@ -137,3 +138,59 @@ def test_check(capsys):
     assert check(58, 58) and not check(57, 58) and not check(None, 58)
     assert check(0.0561, 0.056, rel_tol=0.02)
     assert "Not answered" in capsys.readouterr().out
+
+
+def test_dimension_table_reads_the_published_v3_sizes():
+    from r1mini.viz.architecture import dimension_figure, dimension_table, dimension_view
+
+    rows = {what: value for what, value, _ in dimension_table(V3)}
+    assert rows["vocabulary"] == "129,280"
+    assert rows["width d (residual stream)"] == "7,168"
+    assert rows["dense FFN hidden width"] == "18,432"
+    assert rows["expert FFN hidden width"] == "2,048"
+    assert rows["attention heads"] == "128"
+    assert rows["query compression rank d'_c"] == "1,536"
+    assert rows["KV compression rank d_c (cached)"] == "512"
+    assert rows["per head: key = nope + rope, value"] == "192 = 128 + 64, 128"
+    assert rows["experts per MoE block"] == "256 routed + 1 shared"
+    assert rows["routing: top-k of groups"] == "top-8 in the best 4 of 8 groups"
+    assert rows["gate: score, route scale"] == "sigmoid, ×2.5"
+    assert rows["context"] == "163,840 tokens (pre-trained at 4,096, YaRN ×40)"
+    lite = {what: value for what, value, _ in dimension_table(ModelConfig.preset("deepseek-v2-lite-16b"))}
+    assert lite["query compression rank d'_c"] == "none"  # V2-Lite projects queries directly
+    fig = dimension_figure(V3)
+    assert list(fig.data[0].cells.values[1]) == list(rows.values())
+    assert isinstance(dimension_view("mini"), Interactive)
+
+
+def test_role_routing_specialisation_and_trace_load_figures():
+    from r1mini.viz.moe import role_routing_figure, specialisation_figure, trace_load_figure
+
+    counts = torch.tensor([[3.0, 1.0, 0.0], [0.0, 1.0, 4.0]])  # [R, E]
+    fig = role_routing_figure(["digit, column 0", "operator"], counts, "roles")
+    assert_labelled(fig)
+    heat = fig.data[0]
+    assert heat.z[0].tolist() == pytest.approx([0.75, 0.25, 0.0])  # each role's choices sum to 1
+    assert heat.x[0] == "e0: 100% digit, column 0" and heat.x[1] == "e1: 50% digit, column 0"
+    one = {"role": 0.5, "character": 1.0, "role_given_character": 0.2, "chance": 0.01}
+    fig = specialisation_figure({"trained": {1: one, 2: one}, "untrained": {1: one, 2: one}}, "bits")
+    assert_labelled(fig)
+    assert len(fig.data) == 2 * (3 + 1)  # per model: 3 measures and the chance markers
+    fig = trace_load_figure({1: torch.tensor([4, 0, 2]), 2: torch.tensor([2, 2, 2])}, "load")
+    assert_labelled(fig)
+    assert "max/mean 2.00" in fig.data[0].name and "max/mean 1.00" in fig.data[1].name
+
+
+def test_column_attention_figure_and_view():
+    from r1mini.viz.attention import column_attention_figure, column_attention_view
+
+    mass = torch.tensor([[0.1, 0.9], [0.2, 0.3]])  # [L, H]
+    looks = {
+        "trained": {"look": {"mass": mass, "uniform": 0.05, "n": 7}},
+        "untrained": {"look": {"mass": torch.full((2, 2), 0.05), "uniform": 0.05, "n": 7}},
+    }
+    fig = column_attention_figure(looks, "look")
+    assert_labelled(fig)
+    assert list(fig.data[0].x) == ["L0 h0", "L0 h1", "L1 h0", "L1 h1"]
+    assert list(fig.data[0].y) == pytest.approx([0.1, 0.9, 0.2, 0.3])
+    assert isinstance(column_attention_view(looks), Interactive)

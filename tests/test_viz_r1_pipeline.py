@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import assert_labelled
 
 from r1mini.training.rejection import VERDICTS
 from r1mini.viz.r1_pipeline import (
@@ -93,3 +94,42 @@ def test_checkpoints_figure_shows_each_checkpoints_numbers():
     assert list(fig.data[-1].y) == [metrics[n]["greedy"]["mean_length"] for n in names]
     with pytest.raises(ValueError, match=r"sampled_t0\.6"):
         checkpoints_figure({"x": {"greedy": {"pass@1": 1.0, "mean_length": 3.0}}}, "broken")
+
+
+def test_sft_example_figure_colours_the_parts_the_loss_trains():
+    from r1mini.reasoning import decode, generate_tasks
+    from r1mini.training import encode_batch
+    from r1mini.viz.r1_pipeline import example_segments, sft_example_figure
+
+    task = generate_tasks("arithmetic", 1, seed=0, difficulty=2)[0]
+    batch = encode_batch([task], loss_on="response")
+    tokens = [decode([i]) for i in batch.tokens[0].tolist()]
+    weights = batch.weights[0].tolist()
+    parts = example_segments(tokens, weights)
+    assert parts[0] == "prompt" and parts[-1] == "end"
+    assert all((part == "prompt") == (w == 0) for part, w in zip(parts, weights, strict=True))
+    assert [t for t, p in zip(tokens, parts, strict=True) if p == "answer"] == list(task.answer)
+    fig = sft_example_figure(tokens, weights, "one example")
+    assert_labelled(fig)
+    assert sum(len(trace.x) for trace in fig.data) == len(tokens)
+
+
+def test_data_scale_style_and_scenario_figures():
+    from r1mini.viz.r1_pipeline import R1_DATA, data_scale_figure, scenario_figure, style_figure
+
+    ours = {name: 10 * (i + 1) for i, name in enumerate(R1_DATA)}
+    fig = data_scale_figure(ours, "data", log=True)
+    assert_labelled(fig)
+    assert list(fig.data[1].y) == list(ours.values()) and fig.layout.yaxis.type == "log"
+    assert fig.data[0].text[0] == "thousands" and fig.data[0].y[1] == 600_000
+    shares = {"a": {"grouped": 0.5, "plain": 0.5, "spaced": 0, "other": 0, "none": 0, "rater": 1.5}}
+    fig = style_figure(shares, "styles")
+    assert_labelled(fig)
+    assert {t.name: t.y[0] for t in fig.data}["grouped"] == 0.5 and "rater 1.50" in fig.data[0].x[0]
+    history = [{"step": 0, "eval_accuracy": 0.9, "eval_preference": 0.5}] + [
+        {"step": s, "reward_rule": 2.8, "reward_preference": 0.1 * s} for s in range(1, 6)
+    ]
+    fig = scenario_figure(history, "stage 4", {0: 1.0, 5: 1.2})
+    assert_labelled(fig, axes=False)
+    names = {trace.name for trace in fig.data}
+    assert "hidden rater's mean score (of 2)" in names and "held-out learned reward, greedy" in names

@@ -137,3 +137,18 @@ def test_live_curves_draw_the_live_figure_and_redraw_their_handle():
     view.redraw()
     assert len(drawn) == 3
     assert list(view.figure().data[1].x) == [1, 2, 3, 4, 5]
+
+
+def test_ladder_figure_and_table():
+    from r1mini.reasoning.code_check import CodeVerdict
+    from r1mini.viz.r1_zero import ladder_figure, ladder_html
+
+    words = CodeVerdict("not code", "words")
+    right = CodeVerdict("correct", "passes")
+    fig = ladder_figure({0: [words, words], 20: [words, right]}, "ladder")
+    assert_labelled(fig)
+    shares = {trace.name: list(trace.y) for trace in fig.data}
+    assert shares["not code"] == [1.0, 0.5] and shares["correct"] == [0.0, 0.5]
+    assert shares["not python"] == shares["fails tests"] == [0.0, 0.0]
+    table = ladder_html(["sort 3 1", "sort 2 9"], [None, "(42,)+(1,3)"], [words, right])
+    assert "(no answer block)" in table and "(42,)+(1,3)" in table and table.count("<tr>") == 3

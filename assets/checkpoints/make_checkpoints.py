@@ -3,6 +3,7 @@
     python assets/checkpoints/make_checkpoints.py base       # the mini base: mostly answers directly
     python assets/checkpoints/make_checkpoints.py r1-zero    # pure RL from base (R1 §2.2)
     python assets/checkpoints/make_checkpoints.py r1         # R1's four stages from base (R1 §2.3)
+    python assets/checkpoints/make_checkpoints.py r1-stage3  # the newer recipe's stage 3 (needs r1)
     python assets/checkpoints/make_checkpoints.py student    # distilled from r1 vs RL (R1 §2.4)
     python assets/checkpoints/make_checkpoints.py balance    # bias balancing: γ > 0 vs γ = 0
 
@@ -36,6 +37,8 @@ from r1mini.reasoning import (
     score_sample,
     summarize,
 )
+from r1mini.reasoning.formatting import KIND as FORMAT
+from r1mini.reasoning.formatting import style_shares
 from r1mini.reasoning.task import Task
 from r1mini.training import GRPOTrainer, TrainConfig
 from r1mini.training.pipeline import (
@@ -44,6 +47,7 @@ from r1mini.training.pipeline import (
     DistillConfig,
     Pipeline,
     R1Config,
+    non_reasoning_samples,
     r1_zero_config,
     student_compute,
 )
@@ -164,6 +168,28 @@ def make_r1(started: float) -> None:
     ship("r1", model, {s: pipe.history(s) for s in stages}, {"from": "base", "rejection": rejection}, started)
 
 
+def make_r1_stage3(started: float) -> None:
+    """Stage 3 of the newer R1 recipe (`R1Config`, which the shipped r1 predates): SFT of base on
+    verified reasoning samples plus non-reasoning samples (the formatting family), from which chapter
+    7 runs the new stage 4 live. The interim RL model that writes the reasoning samples is the shipped
+    r1 (its own stage-2 model is not shipped)."""
+    pipe = Pipeline(RUNS / "r1-stage3")
+    config = R1Config()
+    kept = pipe.rejection("3-rejection-sampling", load(HERE / "r1"), config.rejection)
+    writing = non_reasoning_samples(config, len(kept))
+    model = pipe.sft("3-sft", load(HERE / "base"), config.sft, [*kept, *writing])
+    samples = json.loads((RUNS / "r1-stage3" / "3-rejection-sampling" / "final" / "samples.json").read_text())
+    formats = generate_tasks(FORMAT, HELD_OUT, 0, "test")
+    extra = {
+        "from": "base, on r1's verified samples and non-reasoning samples",
+        "rejection": {k: samples[k] for k in ("sampled", "kept", "reasoning_share")},
+        "non_reasoning_samples": len(writing),
+        "format_greedy": style_shares(model, formats),
+        "format_t1": style_shares(model, formats, samples=4, temperature=1.0),
+    }
+    ship("r1-stage3", model, {"3-sft": pipe.history("3-sft")}, extra, started)
+
+
 def make_student(started: float) -> None:
     pipe = Pipeline(RUNS / "student")
     config = DistillConfig()
@@ -206,6 +232,7 @@ MAKERS = {
     "base": make_base,
     "r1-zero": make_r1_zero,
     "r1": make_r1,
+    "r1-stage3": make_r1_stage3,
     "student": make_student,
     "balance": make_balance,
 }

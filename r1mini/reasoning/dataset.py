@@ -15,6 +15,8 @@ kind           r1-chat  r1-zero-short    r1-zero
 arithmetic     63       113              423
 countdown      192      242              552
 lists          194      244              554
+lists-python   94       144              454
+format         41       91               401
 =============  =======  ===============  ========
 
 ``tests/test_reasoning_tasks.py`` checks the 256-token bound on every run.
@@ -24,20 +26,26 @@ import itertools
 import random
 from collections.abc import Callable, Iterator
 
-from r1mini.reasoning import arithmetic, countdown, lists
+from r1mini.reasoning import arithmetic, countdown, formatting, lists
 from r1mini.reasoning.task import SPLITS, Split, Task
 
 MAKERS: dict[str, Callable[[random.Random, int], Task]] = {
     arithmetic.KIND: arithmetic.make_arithmetic,
     countdown.KIND: countdown.make_countdown,
     lists.KIND: lists.make_list,
+    lists.PROGRAM_KIND: lists.make_list_program,
+    formatting.KIND: formatting.make_format,
 }
 DEFAULT_DIFFICULTY = {
     arithmetic.KIND: arithmetic.DEFAULT_DIFFICULTY,
     countdown.KIND: countdown.DEFAULT_DIFFICULTY,
     lists.KIND: lists.DEFAULT_DIFFICULTY,
+    lists.PROGRAM_KIND: lists.DEFAULT_DIFFICULTY,
+    formatting.KIND: formatting.DEFAULT_DIFFICULTY,
 }
 KINDS = tuple(MAKERS)
+# kinds no rule can judge, with the hidden rater whose rankings stand in for people's (R1 §2.3.4)
+RATERS: dict[str, Callable[[Task, str], float]] = {formatting.KIND: formatting.rate_reply}
 MAX_MISSES = 10_000  # draws in a row from the other split before a stream gives up
 
 

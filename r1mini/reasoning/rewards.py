@@ -15,12 +15,19 @@ numbers, equations and few keywords of its reference reasoning. The reward is th
 
 Every reward returns a ``RewardResult`` with a value and the reason for it, and none ever raises:
 malformed output scores 0 and the reason says what is malformed.
+
+R1's last stage, "RL for all scenarios" (§2.3.4), keeps these rules for reasoning prompts and judges
+the others (helpfulness, harmlessness) with reward models trained on human preferences, reading
+only "the final summary" for helpfulness. ``scenario_rewards`` does the same per task: the rules for
+a verifiable task, ``preference_rewards`` (a learned reward model's score of the ``<answer>`` block)
+for the rest.
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from r1mini.reasoning.reward_model import RewardModel
 from r1mini.reasoning.task import Task
 from r1mini.reasoning.template import parse_response
 from r1mini.reasoning.tokenizer import ANSWER, END_ANSWER, END_THINK, EOS, PAD, THINK
@@ -117,3 +124,47 @@ def combined_reward(response: str, task: Task, weights: Mapping[str, float] = R1
             raise ValueError(f"weights[{name!r}]={weight} must be finite and non-negative")
     total = sum(weight * parts[name].value for name, weight in weights.items())
     return Reward(total=total, parts=parts)
+
+
+def preference_rewards(
+    responses: Sequence[str], model: RewardModel, prompts: Sequence[str] | None = None
+) -> list[RewardResult]:
+    """A learned reward model's score (in (0, 1)) of each response's ``<answer>`` block, the "final
+    summary" R1 judges helpfulness on (§2.3.4), beside its prompt if the model reads prompts; 0 for
+    a response without a single answer block."""
+    answers = [parse_response(response).answer for response in responses]
+    kept = [i for i, answer in enumerate(answers) if answer is not None]
+    asked = None if prompts is None else [prompts[i] for i in kept]
+    scores = iter(model.score([answers[i] for i in kept], asked).tolist() if kept else [])
+    return [
+        RewardResult(0.0, f"no single {ANSWER}...{END_ANSWER} block for the reward model to read")
+        if answer is None
+        else RewardResult(next(scores), "the reward model's score of the answer")
+        for answer in answers
+    ]
+
+
+def scenario_rewards(
+    responses: Sequence[str],
+    tasks: Sequence[Task],
+    weights: Mapping[str, float] = R1_WEIGHTS,
+    preference: RewardModel | None = None,
+) -> list[Reward]:
+    """Each response's reward in R1's last stage (§2.3.4): the weighted rules (`combined_reward`)
+    for a verifiable task, the `preference` model's score (part "preference") for the others."""
+    if len(responses) != len(tasks):
+        raise ValueError(f"{len(responses)} responses for {len(tasks)} tasks: give one task per response")
+    open_ended = [i for i, task in enumerate(tasks) if not task.verifiable]
+    if open_ended and preference is None:
+        kind = tasks[open_ended[0]].kind
+        raise ValueError(f"task kind {kind!r} has no rule to reward it; pass preference=<a RewardModel>")
+    judged = preference_rewards(
+        [responses[i] for i in open_ended], preference, [tasks[i].prompt for i in open_ended]
+    )
+    learned = dict(zip(open_ended, judged, strict=True))
+    return [
+        Reward(total=learned[i].value, parts={"preference": learned[i]})
+        if i in learned
+        else combined_reward(response, task, weights)
+        for i, (response, task) in enumerate(zip(responses, tasks, strict=True))
+    ]

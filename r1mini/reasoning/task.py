@@ -53,7 +53,12 @@ class Language:
 
 @dataclass(frozen=True)
 class Task:
-    """One problem. ``check`` and ``verify`` judge an answer (the text inside ``<answer>``)."""
+    """One problem. ``check`` and ``verify`` judge an answer (the text inside ``<answer>``).
+
+    ``verifiable`` is False for a prompt no rule can judge (a chat reply, R1 §2.3.4): its ``answer``
+    is one writer's reply, its checker says no rule applies, and RL scores it with a learned
+    reward model instead; accuracy and held-out evaluations leave it out.
+    """
 
     kind: str
     difficulty: int
@@ -62,6 +67,7 @@ class Task:
     thinking: str
     checker: Callable[[str], Verdict] = field(repr=False, compare=False)
     language: Language = field(repr=False, compare=False)
+    verifiable: bool = field(default=True, compare=False)
 
     def verify(self, answer_text: str) -> Verdict:
         """Judge ``answer_text``, with a reason; never raises, whatever the text."""

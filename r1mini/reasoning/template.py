@@ -114,6 +114,18 @@ def encode_example(task: Task, template: str = "r1-chat") -> tuple[list[int], in
     return encode(render_example(task, template)), len(encode_prompt(task.prompt, template))
 
 
+def encode_conversation(task_prompt: str, response: str, template: str = "r1-chat") -> tuple[list[int], int]:
+    """Token ids of the prompt, then `response` (a whole response as `decode_response` returns it,
+    starting with the template's prefill), then ``<eos>``; and how many of them are prompt."""
+    prefill = get_template(template).prefill
+    if not response.startswith(prefill):
+        raise ValueError(
+            f"response {response[:20]!r}... does not start with the template's prefill {prefill!r}"
+        )
+    prompt = encode_prompt(task_prompt, template)
+    return prompt + encode(response[len(prefill) :] + EOS), len(prompt)
+
+
 def decode_response(generated_ids: Sequence[int], template: str = "r1-chat") -> str:
     """The response text of the ids generated after the prompt.
 

@@ -5,11 +5,13 @@ The GRPO maths are pure functions (group-relative advantages, per-token log-prob
 KL-regularised loss); the trainers (`Trainer`, `GRPOTrainer`) share one loop with checkpoints and
 exact resume (`loop.TrainingRun`). `pipeline.py` chains them into R1-Zero, R1's four stages and
 distillation (R1 paper §2.2-2.4), stage by stage, resumable, with rejection sampling
-(`rejection.py`) between them.
+(`rejection.py`) between them, and preference data and a learned reward model for R1's last stage
+(`preference.py`). `dpo.py` is the usual recipe's preference tuning, DPO, for comparison.
 """
 
 from r1mini.training.advantages import group_advantages
 from r1mini.training.data import Batch, TaskBatches, encode_batch, sample_tasks, step_seed
+from r1mini.training.dpo import DPOConfig, DPOTrainer, dpo_loss
 from r1mini.training.grpo import GRPOConfig, GRPOTrainer, Rollout
 from r1mini.training.grpo_loss import LOSS_TYPES, grpo_loss, sequence_logprobs
 from r1mini.training.loop import TIMING_METRICS, RunConfig, TrainingRun
@@ -18,9 +20,11 @@ from r1mini.training.pipeline import (
     DistillConfig,
     Pipeline,
     R1Config,
+    ScenarioPrompts,
     student_compute,
     student_config,
 )
+from r1mini.training.preference import PreferenceConfig, fit_reward, ranked_pairs
 from r1mini.training.rejection import RejectionConfig, judge_samples, keep_verified, rejection_sample
 from r1mini.training.schedule import learning_rate
 from r1mini.training.state import load_frozen, load_training_state, save_training_state
@@ -31,19 +35,25 @@ __all__ = [
     "TIMING_METRICS",
     "BaseConfig",
     "Batch",
+    "DPOConfig",
+    "DPOTrainer",
     "DistillConfig",
     "GRPOConfig",
     "GRPOTrainer",
     "Pipeline",
+    "PreferenceConfig",
     "R1Config",
     "RejectionConfig",
     "Rollout",
     "RunConfig",
+    "ScenarioPrompts",
     "TaskBatches",
     "TrainConfig",
     "Trainer",
     "TrainingRun",
+    "dpo_loss",
     "encode_batch",
+    "fit_reward",
     "group_advantages",
     "grpo_loss",
     "judge_samples",
@@ -52,6 +62,7 @@ __all__ = [
     "load_frozen",
     "load_training_state",
     "masked_cross_entropy",
+    "ranked_pairs",
     "rejection_sample",
     "sample_tasks",
     "save_training_state",

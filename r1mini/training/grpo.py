@@ -4,7 +4,8 @@ One GRPO step, as `GRPOTrainer.train_step` takes it:
 
 1. Sample P questions and G responses to each from the current policy π_old (temperature 1).
 2. Score every response with the rule-based rewards (accuracy + format, R1 §2.2.2; + language
-   consistency for R1, §2.3.2).
+   consistency for R1, §2.3.2); in R1's last stage (§2.3.4), a prompt no rule can judge (a
+   non-verifiable task) is scored by a learned reward model instead (`preference`).
 3. Advantages relative to each group: Â_i = (r_i − mean r) / std r (`advantages.py`, eq. 3).
 4. Log-probabilities of the sampled tokens under π_old and under the frozen reference π_ref.
 5. μ gradient steps on the clipped, KL-regularised loss (`grpo_loss.py`, eq. 1-2), each against
@@ -28,9 +29,11 @@ import torch
 
 from r1mini.model import Transformer
 from r1mini.parallel.data import data_parallel, global_max, global_share, local_rows
+from r1mini.reasoning.dataset import generate_tasks
 from r1mini.reasoning.evaluate import score_sample
-from r1mini.reasoning.generate import Generation, generate
-from r1mini.reasoning.rewards import R1_ZERO_WEIGHTS, combined_reward
+from r1mini.reasoning.generate import Generation, generate, generate_text
+from r1mini.reasoning.reward_model import RewardModel
+from r1mini.reasoning.rewards import R1_ZERO_WEIGHTS, preference_rewards, scenario_rewards
 from r1mini.reasoning.task import Task
 from r1mini.reasoning.template import decode_response, encode_prompt
 from r1mini.reasoning.tokenizer import PAD_ID, VOCAB_SIZE
@@ -112,6 +115,11 @@ class GRPOTrainer(TrainingRun):
     """GRPO on `model` (see the module docstring). `prompts(step) -> list[Task]` supplies each
     step's P questions; by default a mix of `config.kinds` training tasks (`data.sample_tasks`).
     `reference` is the frozen π_ref (default: a copy of `model` now; none when beta = 0).
+    `preference` is the learned reward model that scores non-verifiable tasks (R1 §2.3.4); each
+    step then also reports `reward_rule` (the mean rule reward of the verifiable prompts' responses)
+    and `reward_preference` (the mean learned reward of the others'), for the kinds it sampled, and
+    each evaluation `eval_preference`, the mean learned reward of greedy replies to the held-out
+    non-verifiable tasks of `config.kinds`.
     """
 
     config_class = GRPOConfig
@@ -124,11 +132,19 @@ class GRPOTrainer(TrainingRun):
         *,
         prompts: Callable[[int], list[Task]] | None = None,
         reference: Transformer | None = None,
+        preference: RewardModel | None = None,
         out_dir: str | Path | None = None,
         callback: Callable[[Metrics], None] | None = None,
         progress: bool = True,
     ) -> None:
         super().__init__(model, config, out_dir=out_dir, callback=callback, progress=progress)
+        self.preference = preference
+        self.open_eval_tasks = [  # held-out tasks only the preference model can judge
+            task
+            for kind in config.kinds
+            for task in generate_tasks(kind, config.eval_tasks, config.seed, "test", config.difficulty)
+            if not task.verifiable
+        ]
         local_rows(config.prompts_per_step, "prompts_per_step")  # data parallel: whole prompts each
         self.policy_forward = data_parallel(
             self.model, lambda rollout: self.policy_logprobs(self.model, rollout)
@@ -145,6 +161,23 @@ class GRPOTrainer(TrainingRun):
 
     def frozen_models(self) -> dict[str, Transformer]:
         return {} if self.reference is None else {"reference": self.reference}
+
+    def evaluate(self) -> Metrics:
+        """`TrainingRun.evaluate` on the verifiable held-out tasks, and with a preference model,
+        `eval_preference`: its mean reward for greedy replies to the non-verifiable ones."""
+        metrics = super().evaluate() if self.eval_tasks else {}
+        if self.preference is not None and self.open_eval_tasks:
+            tasks = self.open_eval_tasks
+            replies = generate_text(
+                self.model,
+                [t.prompt for t in tasks],
+                self.config.max_new_tokens,
+                template=self.config.template,
+                temperature=0.0,
+            )
+            scores = preference_rewards(replies, self.preference, [t.prompt for t in tasks])
+            metrics["eval_preference"] = sum(r.value for r in scores) / len(scores)
+        return metrics
 
     def policy_logprobs(self, model: Transformer, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
         """log π(token t+1 | tokens ≤ t) of `model` as the sampler saw it, [B, T-1], and its logits."""
@@ -175,9 +208,8 @@ class GRPOTrainer(TrainingRun):
         )
         texts = [decode_response(ids, c.template) for ids in gen.generated]
         owners = [task for task in tasks for _ in range(group)]
-        pairs = list(zip(texts, owners, strict=True))
-        rewards = [combined_reward(text, task, c.reward_weights) for text, task in pairs]
-        records = [score_sample(task, text) for text, task in pairs]
+        rewards = scenario_rewards(texts, owners, c.reward_weights, self.preference)
+        records = [score_sample(task, text) for text, task in zip(texts, owners, strict=True)]
         totals = torch.tensor([reward.total for reward in rewards])  # [B]
 
         prompt_len = max(pad_to, *gen.prompt_lengths)  # where the responses start in gen.tokens
@@ -185,16 +217,27 @@ class GRPOTrainer(TrainingRun):
         positions = torch.arange(length, device=gen.tokens.device)  # [T]
         starts = torch.tensor([prompt_len - n for n in gen.prompt_lengths], device=positions.device)
         response = (positions >= prompt_len) & (positions < prompt_len + gen.lengths[:, None])  # [B, T]
+        ruled = [i for i, task in enumerate(owners) if task.verifiable]
+        learned = [i for i, task in enumerate(owners) if not task.verifiable]
+
+        def mean(values: list[float]) -> float:
+            return sum(values) / len(values)
+
         metrics = {
             "reward": totals.mean().item(),
             **{
-                f"reward_{name}": sum(r.parts[name].value for r in rewards) / len(rewards)
-                for name in rewards[0].parts
+                f"reward_{name}": mean([rewards[i].parts[name].value for i in ruled])
+                for name in (rewards[ruled[0]].parts if ruled else {})
             },
-            "accuracy": sum(r.correct for r in records) / len(records),
-            "reasoning_share": sum(r.reasons for r in records) / len(records),
-            "response_length": sum(r.n_tokens for r in records) / len(records),
+            "accuracy": mean([records[i].correct for i in ruled]) if ruled else 0.0,
+            "reasoning_share": mean([r.reasons for r in records]),
+            "response_length": mean([r.n_tokens for r in records]),
         }
+        if self.preference is not None:  # R1's last stage: both kinds of reward, apart
+            if ruled:
+                metrics["reward_rule"] = mean([rewards[i].total for i in ruled])
+            if learned:
+                metrics["reward_preference"] = mean([rewards[i].total for i in learned])
         return Rollout(
             tokens=gen.tokens[:, :length],
             attention=positions >= starts[:, None],  # [B, T]

@@ -10,7 +10,8 @@ GRPO maximises, over groups of G responses o_i sampled from the old policy π_ol
 
 The R1 paper's eq. 1 writes the ratio per response; DeepSeekMath's eq. 3, which TRL and every
 implementation we know follow, writes it per token, and so do we. D_KL is Schulman's "k3" estimator
-of KL(π_θ ‖ π_ref) from samples of π_θ: unbiased, and never negative. Â_i comes from
+of KL(π_θ ‖ π_ref), never negative, and unbiased for tokens sampled from π_θ; GRPO's are sampled from
+π_old, so it is unbiased at a batch's first update (π_θ = π_old) and approximate after. Â_i comes from
 `r1mini.training.advantages.group_advantages` and is shared by all tokens of o_i. The PPO clip keeps
 a step from moving ρ far from 1; DAPO's "clip-higher" (§3.1) raises only ε_high (0.28 vs ε_low = 0.2)
 so unlikely tokens with positive advantage can still grow, against entropy collapse.

@@ -165,10 +165,11 @@ class TrainingRun(abc.ABC):
         self.history: list[Metrics] = []
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.callback, self.progress = callback, progress
-        self.eval_tasks = [
+        self.eval_tasks = [  # held-out tasks a rule can check (a chat reply has no right answer)
             task
             for kind in config.kinds
             for task in generate_tasks(kind, config.eval_tasks, config.seed, "test", config.difficulty)
+            if task.verifiable
         ]
         self._check_context()
 
@@ -238,6 +239,8 @@ class TrainingRun(abc.ABC):
         """Accuracy (pass@1), share of responses that reason, and mean response length (tokens) on
         the fixed held-out tasks, sampled as `config.eval_temperature` says."""
         c = self.config
+        if not self.eval_tasks:
+            raise ValueError(f"evaluate: none of kinds={list(c.kinds)} has held-out tasks a rule can check")
         greedy = c.eval_temperature == 0
         longest = max(len(encode_prompt(task.prompt, c.template)) for task in self.eval_tasks)
         rows = evaluate_model(

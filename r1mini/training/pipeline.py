@@ -7,9 +7,13 @@ distillation into a smaller dense student (§2.4).
   2. reasoning-oriented RL (§2.3.2): GRPO with the language-consistency reward added (R1_WEIGHTS);
   3. rejection sampling and SFT (§2.3.3, `rejection.py`): sample k responses to each of many
      training prompts from the RL model, keep only those a rule verifies (right answer,
-     well-formed, reasoning in the task's language), and fine-tune the *base* on them, as R1
-     fine-tunes DeepSeek-V3-Base;
-  4. RL for all scenarios (§2.3.4): a last GRPO stage from that SFT model.
+     well-formed, reasoning in the task's language), add non-reasoning samples (R1's ~200K beside
+     its ~600K reasoning samples; ours: `reasoning.formatting`, writers of mixed styles), and
+     fine-tune the *base* on all of them, as R1 fine-tunes DeepSeek-V3-Base;
+  4. RL for all scenarios (§2.3.4): first a reward model fitted to preference pairs of the SFT
+     model's own non-reasoning replies (`preference.py`: a hidden rater stands in for people),
+     then a last GRPO stage from the SFT model whose every step mixes reasoning prompts, rewarded
+     by the rules, with non-reasoning prompts, rewarded by that reward model (`ScenarioPrompts`).
 * Distillation (§2.4): the teacher's verified traces (rejection sampling again), then SFT of a
   smaller dense student on them, against GRPO applied directly to the same student (R1 §4.1,
   "Distillation v.s. Reinforcement Learning") at equal compute (`student_compute`).
@@ -35,16 +39,19 @@ from r1mini.config import ModelConfig
 from r1mini.io.atomic import atomic_write
 from r1mini.model import Transformer
 from r1mini.parallel.data import barrier, is_leader
+from r1mini.reasoning.dataset import RATERS
+from r1mini.reasoning.reward_model import RewardModel, load_reward_model, save_reward_model
 from r1mini.reasoning.rewards import R1_WEIGHTS
 from r1mini.reasoning.task import Task
 from r1mini.training.data import Batch, encode_batch, sample_tasks, step_seed
 from r1mini.training.grpo import GRPOConfig, GRPOTrainer
 from r1mini.training.loop import CHECKPOINT, Metrics, TrainingRun, locate_checkpoint
+from r1mini.training.preference import PreferenceConfig, fit_reward, ranked_pairs
 from r1mini.training.rejection import RejectionConfig, rejection_sample
 from r1mini.training.state import load_training_state, read_state, save_training_state
 from r1mini.training.trainer import TrainConfig, Trainer
 
-FINAL, RUN, SAMPLES = "final", "run", "samples.json"
+FINAL, RUN, SAMPLES, SUMMARY = "final", "run", "samples.json", "summary.json"
 
 
 # ---- data of the supervised stages ----------------------------------------------------------------
@@ -67,6 +74,40 @@ class ExampleBatches:
         rng = random.Random(step_seed(self.seed, step))
         chosen = [rng.choice(self.examples) for _ in range(self.batch_size)]
         return encode_batch(chosen, loss_on="response", template=self.template, reasoning_share=1.0)
+
+
+@dataclass(frozen=True)
+class ScenarioPrompts:
+    """The prompts of R1's last stage (§2.3.4): each step, `prompts_per_step` training prompts of
+    `kinds`, the verifiable kinds' and the rest (kinds with a rater, `RATERS`) alternating, half
+    each (the extra one verifiable), each drawn by `sample_tasks` from (seed, step); so every step,
+    and every process's contiguous share of it under data parallelism, holds both kinds."""
+
+    kinds: tuple[str, ...]
+    prompts_per_step: int
+    seed: int = 0
+    difficulty: int | None = None
+
+    def __post_init__(self) -> None:
+        ruled = [k for k in self.kinds if k not in RATERS]
+        if not ruled or len(ruled) == len(self.kinds):
+            raise ValueError(
+                f"ScenarioPrompts: kinds={list(self.kinds)} must mix kinds a rule checks with kinds "
+                f"only a reward model judges ({sorted(RATERS)})"
+            )
+
+    def __call__(self, step: int) -> list[Task]:
+        ruled = tuple(k for k in self.kinds if k not in RATERS)
+        judged = tuple(k for k in self.kinds if k in RATERS)
+        n_judged = self.prompts_per_step // 2
+        reasoning = sample_tasks(
+            ruled, self.prompts_per_step - n_judged, self.seed, step, "train", self.difficulty
+        )
+        other = (
+            sample_tasks(judged, n_judged, self.seed + 1, step, "train", self.difficulty) if n_judged else []
+        )
+        mixed = [task for pair in zip(reasoning, other, strict=False) for task in pair]
+        return mixed + reasoning[len(other) :]
 
 
 # ---- compute, to compare distillation and RL fairly ---------------------------------------------
@@ -129,7 +170,10 @@ class BaseConfig:
 @dataclass
 class R1Config:
     """R1's four stages (see the module docstring); `cold_start_examples` is the size of the small
-    fixed set of reasoning traces the cold start learns from."""
+    fixed set of reasoning traces the cold start learns from; `non_reasoning_ratio` the
+    non-reasoning samples stage 3 adds per kept reasoning sample (R1: ~200K to ~600K), of
+    `non_reasoning_kinds`; `preference` the pairs and reward model of stage 4, whose GRPO
+    (`final_rl`) mixes `final_rl.kinds`, reasoning and non-reasoning, in every step."""
 
     cold_start_examples: int = 64
     cold_start: TrainConfig = field(default_factory=lambda: sft_config(steps=60))
@@ -137,14 +181,28 @@ class R1Config:
         default_factory=lambda: r1_zero_config(steps=100, reward_weights=dict(R1_WEIGHTS))
     )
     rejection: RejectionConfig = field(default_factory=lambda: RejectionConfig(difficulty=DIFFICULTY))
+    non_reasoning_kinds: tuple[str, ...] = ("format",)
+    non_reasoning_ratio: float = 1 / 3
     sft: TrainConfig = field(default_factory=lambda: sft_config(steps=300))
+    preference: PreferenceConfig = field(default_factory=PreferenceConfig)
     final_rl: GRPOConfig = field(
-        default_factory=lambda: r1_zero_config(steps=50, reward_weights=dict(R1_WEIGHTS))
+        default_factory=lambda: r1_zero_config(
+            steps=50, reward_weights=dict(R1_WEIGHTS), kinds=("arithmetic", "format")
+        )
     )
 
     def __post_init__(self) -> None:
+        self.non_reasoning_kinds = tuple(self.non_reasoning_kinds)  # JSON gives back a list
         if self.cold_start_examples < 1:
             raise ValueError(f"R1Config: cold_start_examples={self.cold_start_examples} must be >= 1")
+        if not 0 <= self.non_reasoning_ratio <= 10:
+            raise ValueError(f"R1Config: non_reasoning_ratio={self.non_reasoning_ratio} must be in [0, 10]")
+        unknown = set(self.non_reasoning_kinds) - set(RATERS)
+        if unknown:
+            raise ValueError(
+                f"R1Config: non_reasoning_kinds={list(self.non_reasoning_kinds)} must be kinds with a "
+                f"rater, {sorted(RATERS)}"
+            )
 
 
 def student_config(teacher: ModelConfig) -> ModelConfig:
@@ -234,11 +292,34 @@ class Pipeline:
         return self._train(stage, init, config, data=data)
 
     def grpo(
-        self, stage: str, init: Transformer, config: GRPOConfig, budget: float | None = None
+        self, stage: str, init: Transformer, config: GRPOConfig, budget: float | None = None, **data: Any
     ) -> Transformer:
-        """GRPO from `init`; with `budget`, stops once `student_compute` reaches it."""
+        """GRPO from `init`; with `budget`, stops once `student_compute` reaches it; `data` goes to
+        the trainer (`prompts=`, `preference=`)."""
         until = None if budget is None else (lambda run: student_compute(run.history, config) >= budget)
-        return self._train(stage, init, config, data={}, until=until)
+        return self._train(stage, init, config, data=data, until=until)
+
+    def reward_model(self, stage: str, model: Transformer, config: PreferenceConfig) -> RewardModel:
+        """Stage 4's reward model: `model`'s replies ranked by the hidden rater into pairs
+        (`ranked_pairs`), a reward model fitted to them (`fit_reward`), saved with a summary."""
+        final = self.out_dir / stage / FINAL
+        if not final.is_dir():
+            pairs, samples = ranked_pairs(model, config)
+            if not pairs:
+                raise ValueError(
+                    f"{stage}: the rater ranked none of the {len(samples)} replies above another (all "
+                    "alike); sample more replies per prompt or at a higher temperature"
+                )
+            judge = fit_reward(pairs, config)
+            summary = {"stage": stage, "samples": len(samples), "pairs": len(pairs)}
+            if is_leader():
+                tmp = final.with_name(f".{FINAL}.tmp")
+                save_reward_model(judge, tmp)
+                atomic_write(tmp / SUMMARY, lambda path: Path(path).write_text(json.dumps(summary, indent=1)))
+                tmp.rename(final)
+            barrier()
+            self.log(f"{stage}: a reward model fitted to {len(pairs)} pairs of {len(samples)} replies")
+        return load_reward_model(final)
 
     def rejection(self, stage: str, model: Transformer, config: RejectionConfig) -> list[Task]:
         """Rejection sampling from `model`; the kept examples are saved as JSON for the reader and
@@ -289,8 +370,12 @@ class Pipeline:
         cold = self.sft("1-cold-start", base, config.cold_start, traces)
         reasoner = self.grpo("2-reasoning-rl", cold, config.reasoning_rl)
         kept = self.rejection("3-rejection-sampling", reasoner, config.rejection)
-        tuned = self.sft("3-sft", base, config.sft, kept)
-        return self.grpo("4-final-rl", tuned, config.final_rl)
+        writing = non_reasoning_samples(config, len(kept))
+        tuned = self.sft("3-sft", base, config.sft, [*kept, *writing])
+        judge = self.reward_model("4-reward-model", tuned, config.preference)
+        c = config.final_rl
+        prompts = ScenarioPrompts(c.kinds, c.prompts_per_step, c.seed, c.difficulty)
+        return self.grpo("4-final-rl", tuned, c, prompts=prompts, preference=judge)
 
     def distill(self, teacher: Transformer, config: DistillConfig) -> dict[str, Transformer]:
         """Distillation (§2.4) vs RL on the same student at equal compute; returns both students
@@ -303,6 +388,14 @@ class Pipeline:
         budget = student_compute(self.history("3-distill"), config.distill)
         rl = self.grpo("4-student-rl", base, config.student_rl, budget=budget)
         return {"student_base": base, "distilled": distilled, "rl": rl}
+
+
+def non_reasoning_samples(config: R1Config, kept: int) -> list[Task]:
+    """Stage 3's non-reasoning samples: `config.non_reasoning_ratio` per kept reasoning sample, of
+    `config.non_reasoning_kinds`, each with its writer's reply (seeded by the SFT's seed)."""
+    n = round(kept * config.non_reasoning_ratio)
+    kinds, seed = config.non_reasoning_kinds, config.sft.seed
+    return sample_tasks(kinds, n, seed + 2, 0, "train") if n and kinds else []
 
 
 def load_samples(path: str | Path, tasks: Sequence[Task]) -> list[Task]:

@@ -100,3 +100,67 @@ def parameter_view(preset: str = "deepseek-v3-671b") -> Interactive:
     """The parameter sunburst for any preset, picked from a dropdown."""
     choose = widgets.Dropdown(options=ModelConfig.preset_names(), value=preset, description="preset")
     return Interactive(lambda preset: parameter_breakdown(ModelConfig.preset(preset)), preset=choose)
+
+
+def dimension_table(config: ModelConfig) -> list[tuple[str, str, str]]:
+    """Every size of `config` that the V3 paper's §2 and §4.3 name, as (what, value, where in
+    `ModelConfig`) rows: vocabulary, widths, heads and MLA ranks, head dimensions, experts and
+    routing, context. Each value is read (or derived) from the config."""
+    c = config
+    experts = (
+        f"{c.n_routed_experts} routed + {c.n_shared_experts} shared" if c.n_moe_layers else "none (dense)"
+    )
+    context = f"{c.max_seq_len:,} tokens"
+    if c.uses_yarn:
+        context += f" (pre-trained at {c.original_seq_len:,}, YaRN ×{c.rope_factor:g})"
+    return [
+        ("vocabulary", f"{c.vocab_size:,}", "vocab_size"),
+        ("width d (residual stream)", f"{c.dim:,}", "dim"),
+        (
+            "blocks: dense + MoE",
+            f"{c.n_layers} = {c.n_dense_layers} + {c.n_moe_layers}",
+            "n_layers, n_dense_layers",
+        ),
+        ("dense FFN hidden width", f"{c.inter_dim:,}", "inter_dim"),
+        ("expert FFN hidden width", f"{c.moe_inter_dim:,}", "moe_inter_dim"),
+        ("attention heads", f"{c.n_heads}", "n_heads"),
+        ("query compression rank d'_c", f"{c.q_lora_rank:,}" if c.q_lora_rank else "none", "q_lora_rank"),
+        ("KV compression rank d_c (cached)", f"{c.kv_lora_rank:,}", "kv_lora_rank"),
+        (
+            "per head: key = nope + rope, value",
+            f"{c.qk_head_dim} = {c.qk_nope_head_dim} + {c.qk_rope_head_dim}, {c.v_head_dim}",
+            "qk_nope_head_dim, qk_rope_head_dim, v_head_dim",
+        ),
+        ("experts per MoE block", experts, "n_routed_experts, n_shared_experts"),
+        (
+            "routing: top-k of groups",
+            f"top-{c.n_activated_experts} in the best {c.n_limited_groups} of {c.n_expert_groups} groups",
+            "n_activated_experts, n_limited_groups, n_expert_groups",
+        ),
+        ("gate: score, route scale", f"{c.score_func}, ×{c.route_scale:g}", "score_func, route_scale"),
+        ("context", context, "max_seq_len, original_seq_len, rope_factor"),
+        ("multi-token prediction depth D", f"{c.n_mtp_layers}", "n_mtp_layers"),
+    ]
+
+
+def dimension_figure(config: ModelConfig) -> go.Figure:
+    """`dimension_table(config)` as a table figure."""
+    rows = dimension_table(config)
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    fig = go.Figure(
+        go.Table(
+            header=dict(values=["what", "value", "ModelConfig field"], align="left", fill_color="#E8EEF4"),
+            cells=dict(values=columns, align="left", height=26),
+            columnwidth=[3, 4, 4],
+        )
+    )
+    fig.update_layout(
+        title=f"{config.name}: every size, read from ModelConfig", margin=dict(l=20, r=20, t=60, b=10)
+    )
+    return fig
+
+
+def dimension_view(preset: str = "deepseek-v3-671b") -> Interactive:
+    """The dimension table of a preset picked from a dropdown (the website shows `preset`)."""
+    menu = widgets.Dropdown(options=ModelConfig.preset_names(), value=preset, description="preset")
+    return Interactive(lambda name: dimension_figure(ModelConfig.preset(name)), name=menu)

@@ -20,14 +20,17 @@ GIB = 2**30
 def kv_cache_per_token(config: ModelConfig, gqa_groups: int, bytes_per_element: int = 2) -> dict:
     """Bytes one token's keys and values cost across all layers, per attention design.
 
-    MHA caches `2·H·d_v` numbers per layer, GQA with `g` key/value heads `2·g·d_v` (its queries
-    share them in groups of `H/g`), MLA its latent `d_c + d_h^R` (`kv_cache_bytes_per_token`).
+    MHA caches `2·H·d_v` numbers per layer (keys as wide as values: the usual baseline, DeepSeek-V2
+    Table 1); MHA with V3's own heads, keys `nope + rope` wide, `H·(d_qk + d_v)`, which is what naive
+    MLA caches; GQA with `g` key/value heads `2·g·d_v` (its queries share them in groups of `H/g`);
+    MLA its latent `d_c + d_h^R` (`kv_cache_bytes_per_token`).
     """
     if not 1 <= gqa_groups <= config.n_heads or config.n_heads % gqa_groups:
         raise ValueError(f"gqa_groups={gqa_groups} must divide n_heads={config.n_heads} (1 = MQA, H = MHA)")
     kv = kv_cache_bytes_per_token(config, bytes_per_element)
     return {
         "MHA": kv["mha"],
+        f"MHA, keys {config.qk_head_dim} wide (= naive MLA)": kv["mha_v3_heads"],
         f"GQA ({gqa_groups} KV heads)": kv["mha"] * gqa_groups // config.n_heads,
         "MLA (latent cache)": kv["absorbed_mla"],
     }
@@ -109,14 +112,49 @@ def attention_heatmap(
     )
 
 
-def attention_view(records: list[dict], tokens: Sequence[str]) -> Interactive:
-    """Attention maps of every layer and head recorded by `model.recording()`."""
-    layer = widgets.IntSlider(value=0, min=0, max=len(records) - 1, description="layer")
+def attention_view(records: list[dict], tokens: Sequence[str], layer: int = 0, head: int = 0) -> Interactive:
+    """Attention maps of every layer and head recorded by `model.recording()`, starting at (and shown
+    on the website for) `layer` and `head`."""
     heads = records[0]["attention"][0].shape[1]
-    head = widgets.IntSlider(value=0, min=0, max=heads - 1, description="head")
+    layer = widgets.IntSlider(value=layer, min=0, max=len(records) - 1, description="layer")
+    head = widgets.IntSlider(value=head, min=0, max=heads - 1, description="head")
 
     def build(layer: int, head: int) -> go.Figure:
         probs = records[layer]["attention"][0]
         return attention_heatmap(probs, tokens, head, f"attention, layer {layer}, head {head}")
 
     return Interactive(build, layer=layer, head=head)
+
+
+def column_attention_figure(looks: dict[str, dict[str, dict]], look: str, title: str = "") -> go.Figure:
+    """Bars per (layer, head): the attention mass one `look` of `probes.COLUMN_LOOKS` measured, for
+    each model (name -> `probes.column_attention`'s result); the dotted line is what attention spread
+    evenly over the prefix would give."""
+    fig = go.Figure()
+    uniform = None
+    for (model, measured), color in zip(looks.items(), OKABE_ITO, strict=False):
+        result = measured[look]
+        mass = result["mass"]  # [L, H]
+        uniform = result["uniform"]
+        labels = [f"L{layer} h{head}" for layer in range(mass.shape[0]) for head in range(mass.shape[1])]
+        fig.add_bar(
+            x=labels,
+            y=mass.flatten().tolist(),
+            name=f"{model} ({result['n']} columns)",
+            marker_color=color,
+            hovertemplate=f"{model}<br>layer, head %{{x}}: %{{y:.1%}} of the attention<extra></extra>",
+        )
+    if uniform is not None:
+        fig.add_hline(y=uniform, line_dash="dot", annotation_text=f"even attention: {uniform:.1%}")
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1])
+    return styled(fig, title or look, "layer and head", "attention probability on those tokens (mean)")
+
+
+def column_attention_view(looks: dict[str, dict[str, dict]]) -> Interactive:
+    """`column_attention_figure` with a dropdown over the looks measured."""
+    names = list(next(iter(looks.values())))
+    menu = widgets.Dropdown(
+        options=names, value=names[-1], description="look", layout=widgets.Layout(width="520px")
+    )
+    return Interactive(lambda look: column_attention_figure(looks, look), look=menu)

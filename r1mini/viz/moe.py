@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 import torch
+from plotly.subplots import make_subplots
 
 from r1mini.config import ModelConfig
 from r1mini.viz.style import HEATMAP_SCALE, OKABE_ITO, styled
@@ -142,3 +143,111 @@ def expert_load_bars(loads: torch.Tensor, steps: Sequence[int], name: str = "") 
         )
     fig.add_hline(y=float(loads[0].mean()), line_dash="dot", annotation_text="mean load")
     return styled(fig, f"Tokens per expert {name}".strip(), "routed expert", "tokens routed (count per step)")
+
+
+def role_routing_figure(order: Sequence[str], counts: torch.Tensor, title: str) -> go.Figure:
+    """Heatmap: for each token role (rows), the share of its expert choices that went to each routed
+    expert (columns); counts: [R, E] from `probes.role_expert_counts`. The column labels carry each
+    expert's purity, the share of its tokens that have its most common role."""
+    shares = counts / counts.sum(1, keepdim=True).clamp(min=1)  # [R, E], rows sum to 1
+    totals = counts.sum(0)  # [E]
+    experts = []
+    for e in range(counts.shape[1]):
+        top = order[int(counts[:, e].argmax())] if totals[e] else "-"
+        purity = float(counts[:, e].max() / totals[e]) if totals[e] else float("nan")
+        experts.append(f"e{e}: {purity:.0%} {top}")
+    hover = [
+        [
+            f"{order[r]} → expert {e}<br>{shares[r, e]:.1%} of this role's choices "
+            f"({counts[r, e]:,.0f} of {counts[r].sum():,.0f})"
+            for e in range(counts.shape[1])
+        ]
+        for r in range(len(order))
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=shares.numpy(),
+            x=experts,
+            y=[f"{role} ({counts[r].sum() / counts.sum():.0%})" for r, role in enumerate(order)],
+            colorscale=HEATMAP_SCALE,
+            zmin=0,
+            zmax=1,
+            colorbar=dict(title="share of the<br>role's choices"),
+            text=hover,
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    return styled(
+        fig,
+        title,
+        "routed expert: purity (share of its tokens with its top role), top role",
+        "token role (share of all tokens)",
+    )
+
+
+SPECIALISATION_PANELS = {
+    "character": "I(character; expert)",
+    "role": "I(role; expert)",
+    "role_given_character": "I(role; expert | character)",
+}
+
+
+def specialisation_figure(scores: Mapping[str, Mapping[int, Mapping[str, float]]], title: str) -> go.Figure:
+    """Bars in bits, one panel per measure: for each model (name -> MoE layer ->
+    `routing_specialisation`'s dict) and each layer, what its routing says about the tokens'
+    characters, their roles, and their roles beyond the character; in the last panel, crosses mark
+    the shuffled-role baseline (`chance`), each panel on its own scale."""
+    fig = make_subplots(
+        rows=1, cols=len(SPECIALISATION_PANELS), subplot_titles=list(SPECIALISATION_PANELS.values())
+    )
+    for (model, layers), color in zip(scores.items(), OKABE_ITO, strict=False):
+        x = [f"layer {layer}" for layer in layers]
+        for col, (key, label) in enumerate(SPECIALISATION_PANELS.items(), start=1):
+            fig.add_bar(
+                x=x,
+                y=[layers[layer][key] for layer in layers],
+                name=model,
+                marker_color=color,
+                legendgroup=model,
+                showlegend=col == 1,
+                hovertemplate=f"{model}, %{{x}}<br>{label} = %{{y:.3f}} bits<extra></extra>",
+                row=1,
+                col=col,
+            )
+        fig.add_scatter(
+            x=x,
+            y=[layers[layer]["chance"] for layer in layers],
+            mode="markers",
+            marker=dict(symbol="x", size=10, color=color, line=dict(width=1, color="black")),
+            name=f"{model}: roles shuffled within characters (chance)",
+            legendgroup=model,
+            hovertemplate=f"{model}, %{{x}}<br>chance: %{{y:.3f}} bits<extra></extra>",
+            row=1,
+            col=len(SPECIALISATION_PANELS),
+        )
+    fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.2))
+    styled(fig, title, "MoE layer", "mutual information (bits)")
+    for col in range(2, len(SPECIALISATION_PANELS) + 1):
+        fig.update_xaxes(title_text="MoE layer", row=1, col=col)
+    return fig
+
+
+def trace_load_figure(loads: Mapping[int, torch.Tensor], title: str) -> go.Figure:
+    """Expert choices over one trace, per MoE layer: loads maps layer -> [E] counts."""
+    fig = go.Figure()
+    for (layer, load), color in zip(loads.items(), OKABE_ITO, strict=False):
+        ratio = float(imbalance(load))
+        fig.add_bar(
+            x=[f"e{e}" for e in range(len(load))],
+            y=load.tolist(),
+            name=f"layer {layer} (max/mean {ratio:.2f})",
+            marker_color=color,
+            hovertemplate=f"layer {layer}<br>expert %{{x}}: %{{y:.0f}} tokens<extra></extra>",
+        )
+    fig.add_hline(
+        y=float(torch.stack(list(loads.values())).float().mean()),
+        line_dash="dot",
+        annotation_text="mean load",
+    )
+    return styled(fig, title, "routed expert", "tokens routed to it (count)")

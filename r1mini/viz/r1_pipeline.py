@@ -334,3 +334,206 @@ def checkpoints_figure(metrics: Mapping[str, Mapping[str, Any]], title: str) -> 
     table = metrics_table(metrics, CHECKPOINT_METRICS)
     *shares, (_, _, length) = CHECKPOINT_METRICS
     return comparison_figure(table, title, [(label, label) for _, _, label in shares], length)
+
+
+# ---- the SFT example format (R1 §2.3.1, §2.3.3) ---------------------------------------------------
+SEGMENTS = {  # part of an SFT example -> (legend label, colour)
+    "prompt": ("prompt: context, no loss", "#BBBBBB"),
+    "tag": ("tags: trained", OKABE_ITO[7]),
+    "reasoning": ("reasoning: trained", OKABE_ITO[0]),
+    "answer": ("answer: trained", OKABE_ITO[1]),
+    "end": ("<eos>: trained", OKABE_ITO[3]),
+}
+
+
+def example_segments(tokens: Sequence[str], weights: Sequence[float]) -> list[str]:
+    """The part of an SFT example each token is (`SEGMENTS`): weight 0 is the prompt the loss
+    skips; after it, the tags, the reasoning between `<think>` tags, the answer, `<eos>`."""
+    parts, inside = [], "tag"
+    for token, weight in zip(tokens, weights, strict=True):
+        if not weight:
+            parts.append("prompt")
+        elif token in ("<think>", "</think>", "<answer>", "</answer>"):
+            parts.append("tag")
+            inside = {"<think>": "reasoning", "<answer>": "answer"}.get(token, "tag")
+        elif token == "<eos>":
+            parts.append("end")
+        else:
+            parts.append(inside if inside != "tag" else "reasoning")
+    return parts
+
+
+def sft_example_figure(
+    tokens: Sequence[str], weights: Sequence[float], title: str, per_row: int = 24
+) -> go.Figure:
+    """One SFT example as the model reads it, a square per token in reading order (`per_row` a row),
+    coloured by part (`example_segments`): what is context and what the loss trains on. tokens: the
+    token strings of `encode_batch`'s row; weights: its loss weights shifted to the token they
+    predict (weight of token t)."""
+    parts = example_segments(tokens, weights)
+    fig = go.Figure()
+    for part, (label, colour) in SEGMENTS.items():
+        at = [i for i, p in enumerate(parts) if p == part]
+        if not at:
+            continue
+        shown = [tokens[i].replace("\n", "↵") for i in at]
+        fig.add_scatter(
+            x=[i % per_row for i in at],
+            y=[i // per_row for i in at],
+            mode="markers+text",
+            marker=dict(symbol="square", size=30, color=colour, line=dict(color="white", width=1)),
+            text=[t if len(t) == 1 or t == "↵" else t.strip("<>|")[:4] for t in shown],
+            textfont=dict(color="white" if part != "prompt" else "black", size=11),
+            name=label,
+            customdata=[[i, t, float(weights[i])] for i, t in zip(at, shown, strict=True)],
+            hovertemplate="token %{customdata[0]}: %{customdata[1]}<br>loss weight %{customdata[2]:g}"
+            f"<br>{label}<extra></extra>",
+        )
+    rows = (len(tokens) + per_row - 1) // per_row
+    fig.update_yaxes(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    styled(fig, title, f"reading order: {per_row} tokens a row", "rows")
+    fig.update_layout(height=max(220, 120 + 40 * rows), legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+# ---- how much data each stage saw (R1 §2.3.1, §2.3.3) ---------------------------------------------
+# R1's data sizes, from the paper: the cold start's "thousands" (§2.3.1) drawn as the range
+# 1,000-9,999, then "about 600k reasoning related training samples" and "about 200k training samples
+# that are unrelated to reasoning" (§2.3.3), fine-tuned on together ("about 800k samples").
+R1_DATA = {
+    "cold start": (1_000, 9_999),
+    "reasoning samples (rejection sampling)": 600_000,
+    "non-reasoning samples": 200_000,
+    "stage-3 SFT set": 800_000,
+}
+
+
+def data_scale_figure(ours: Mapping[str, int], title: str, log: bool = True) -> go.Figure:
+    """Bars: the examples of each data set of R1's pipeline (`R1_DATA`; the cold start's "thousands"
+    as a range) beside the miniature's (`ours`, the same keys), on a log or linear axis."""
+    fig = go.Figure()
+    names = list(R1_DATA)
+    low = [v[0] if isinstance(v, tuple) else v for v in R1_DATA.values()]
+    high = [v[1] if isinstance(v, tuple) else v for v in R1_DATA.values()]
+    fig.add_bar(
+        x=names,
+        y=low,
+        name="DeepSeek-R1 (paper)",
+        marker_color=OKABE_ITO[0],
+        error_y=dict(type="data", symmetric=False, array=[h - lo for h, lo in zip(high, low, strict=True)]),
+        text=["thousands" if h != lo else f"{lo:,}" for lo, h in zip(low, high, strict=True)],
+        textposition="outside",
+        hovertemplate="R1, %{x}: %{text}<extra></extra>",
+    )
+    fig.add_bar(
+        x=names,
+        y=[ours[name] for name in names],
+        name="r1mini",
+        marker_color=OKABE_ITO[1],
+        text=[f"{ours[name]:,}" for name in names],
+        textposition="outside",
+        hovertemplate="r1mini, %{x}: %{y:,} examples<extra></extra>",
+    )
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(type="log" if log else "linear")
+    return styled(fig, title, "data set", "examples (count)")
+
+
+# ---- R1's last stage, RL for all scenarios (R1 §2.3.4) -------------------------------------------
+def scenario_figure(
+    history: Sequence[Record], title: str, rater: Mapping[int, float] | None = None, window: int = 5
+) -> go.Figure:
+    """Both rewards of a stage-4 run: top, the rule reward of the reasoning prompts' responses
+    (accuracy + format + language, at most 3) and, on the right axis, held-out greedy accuracy;
+    middle, the learned reward of the other prompts' replies (at most 1) and its held-out greedy
+    value (`eval_preference`); bottom, if given, the hidden rater's mean score (step -> score),
+    which the run never sees."""
+    rows = 3 if rater else 2
+    titles = ["reasoning prompts: rule rewards", "formatting prompts: the learned reward"]
+    fig = make_subplots(
+        rows=rows,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08,
+        subplot_titles=[*titles, "the hidden rater (never seen in training)"][:rows],
+        specs=[[{"secondary_y": True}]] + [[{}]] * (rows - 1),
+    )
+    steps = [r for r in history if "reward_rule" in r or "reward_preference" in r]
+    for row, key, label, colour in (
+        (1, "reward_rule", "rule reward (of 3)", OKABE_ITO[0]),
+        (2, "reward_preference", "learned reward (of 1)", OKABE_ITO[1]),
+    ):
+        points = [r for r in steps if key in r]
+        add_smoothed(
+            fig, [r["step"] for r in points], [r[key] for r in points], label, colour, window, row=row, col=1
+        )
+    for row, key, label, colour, right in (
+        (1, "eval_accuracy", "held-out accuracy, greedy (right axis)", OKABE_ITO[2], True),
+        (2, "eval_preference", "held-out learned reward, greedy", OKABE_ITO[3], False),
+    ):
+        evals = [r for r in history if key in r]
+        fig.add_scatter(
+            x=[r["step"] for r in evals],
+            y=[r[key] for r in evals],
+            mode="markers+lines",
+            marker=dict(symbol="diamond", size=9, color=colour),
+            line=dict(dash="dot", color=colour),
+            name=label,
+            hovertemplate=f"step %{{x}}<br>{label}: %{{y:.3f}}<extra></extra>",
+            row=row,
+            col=1,
+            **({"secondary_y": True} if right else {}),
+        )
+    if rater:
+        fig.add_scatter(
+            x=list(rater),
+            y=list(rater.values()),
+            mode="markers+lines",
+            marker=dict(size=9, color=OKABE_ITO[4]),
+            name="hidden rater's mean score (of 2)",
+            hovertemplate="step %{x}<br>rater's mean score %{y:.2f}<extra></extra>",
+            row=3,
+            col=1,
+        )
+        low = min(0.0, *rater.values())
+        fig.update_yaxes(title_text="score", range=[low - 0.05, 2.05], row=3, col=1)
+    styled(fig, title, "", "")
+    fig.update_xaxes(title_text="GRPO step", row=rows, col=1)
+    fig.update_yaxes(title_text="reward", range=[0, 3.1], row=1, col=1, secondary_y=False)
+    fig.update_yaxes(title_text="accuracy", range=[0, 1.03], tickformat=".0%", row=1, col=1, secondary_y=True)
+    fig.update_yaxes(title_text="reward", range=[0, 1.03], row=2, col=1)
+    fig.update_layout(height=FIGURE_HEIGHT + 140 * rows - 100)
+    return fig
+
+
+STYLE_COLOURS = {
+    "grouped": OKABE_ITO[2],
+    "plain": OKABE_ITO[5],
+    "spaced": OKABE_ITO[1],
+    "other": OKABE_ITO[3],
+    "none": "#BBBBBB",
+}
+
+
+def style_figure(shares: Mapping[str, Mapping[str, float]], title: str) -> go.Figure:
+    """Stacked bars: for each model (name -> `formatting.style_shares`), the share of its replies
+    in each style; the hidden rater's mean score in the bar's label."""
+    names = list(shares)
+    fig = go.Figure()
+    for style, colour in STYLE_COLOURS.items():
+        fig.add_bar(
+            x=[f"{name}<br>rater {shares[name]['rater']:.2f}" for name in names],
+            y=[shares[name][style] for name in names],
+            name=style,
+            marker_color=colour,
+            hovertemplate=f"%{{x}}<br>{style}: %{{y:.0%}} of the replies<extra></extra>",
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1])
+    return styled(
+        fig,
+        title,
+        "model (hidden rater's mean score: 2 grouped, 1 plain, 0.5 spaced, 0 other)",
+        "share of replies",
+    )

@@ -13,6 +13,9 @@
   (`r1mini.reasoning.reward_model`) side by side for kinds of response (§2.2.2).
 * `responses_html`: responses as cards side by side (`InteractiveHTML` redraws them from a prompt
   picker and shows its default on the website).
+* `ladder_figure` / `ladder_html`: the automatic verification of code (the guide's figure: not
+  code, not Python, fails the tests, correct; `r1mini.reasoning.code_check`), as the share of a
+  model's answers on each rung at several training steps, and as the answers themselves.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, NamedTuple
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from r1mini.reasoning.code_check import RUNGS, CodeVerdict
 from r1mini.viz.reasoning import (
     CARD_STYLE,
     CURVES,
@@ -233,3 +237,43 @@ def responses_html(columns: Sequence[tuple[str, str, str]], heading: str = "") -
         )
     top = f'<div style="font-size:14px;margin:4px 0">{html.escape(heading)}</div>' if heading else ""
     return f'{top}<div style="display:flex;flex-wrap:wrap;gap:10px">{"".join(cards)}</div>'
+
+
+RUNG_COLOURS = dict(zip(RUNGS, ("#999999", "#D55E00", "#E69F00", "#009E73"), strict=True))
+
+
+def ladder_figure(verdicts: Mapping[int, Sequence[CodeVerdict]], title: str) -> go.Figure:
+    """Stacked bars: for each training step (step -> the verdicts of the answers sampled then), the
+    share of answers that stopped on each rung of the verification ladder."""
+    steps = list(verdicts)
+    fig = go.Figure()
+    for rung in RUNGS:
+        shares = [sum(v.rung == rung for v in verdicts[step]) / len(verdicts[step]) for step in steps]
+        fig.add_bar(
+            x=[f"step {step}" for step in steps],
+            y=shares,
+            name=rung,
+            marker_color=RUNG_COLOURS[rung],
+            hovertemplate=f"%{{x}}: %{{y:.0%}} of the answers {rung}<extra></extra>",
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1])
+    return styled(fig, title, "SFT steps on the task", "share of the answers (rung reached)")
+
+
+def ladder_html(
+    prompts: Sequence[str], answers: Sequence[str | None], verdicts: Sequence[CodeVerdict]
+) -> str:
+    """A table: each request, the answer written (None: no answer block), the rung it reached and
+    why it went no further."""
+    rows = []
+    for prompt, answer, verdict in zip(prompts, answers, verdicts, strict=True):
+        shown = "(no answer block)" if answer is None else answer
+        colour = RUNG_COLOURS[verdict.rung]
+        rows.append(
+            f"<tr><td>{html.escape(prompt)}</td><td><code>{html.escape(shown[:60])}</code></td>"
+            f'<td style="color:{colour};font-weight:bold">{verdict.rung}</td>'
+            f'<td style="font-size:12px">{html.escape(verdict.reason)}</td></tr>'
+        )
+    head = "<tr><th>request</th><th>answer</th><th>rung</th><th>why</th></tr>"
+    return f'<table style="font-size:13px;text-align:left">{head}{"".join(rows)}</table>'
