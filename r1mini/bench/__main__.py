@@ -9,7 +9,7 @@ from r1mini.bench.device import enable_interpreter_without_gpu
 
 enable_interpreter_without_gpu()  # before the imports below import triton (no GPU: interpreter)
 
-from r1mini.bench import compile_kernels, generate, kernels, train  # noqa: E402
+from r1mini.bench import compare, compile_kernels, generate, kernels, train  # noqa: E402
 
 # name -> module(configure, run)
 SUBCOMMANDS: dict[str, ModuleType] = {
@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, ModuleType] = {
     "compile": compile_kernels,
     "generate": generate,
     "train": train,
+    "compare": compare,
 }
 
 
