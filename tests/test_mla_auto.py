@@ -64,6 +64,14 @@ def test_auto_matches_both_paths_in_prefill_and_decode(padded: bool) -> None:
         assert (logits["auto"] - logits[impl]).abs().max() <= 1e-5, impl
 
 
+def test_clone_switches_the_path_and_keeps_the_weights() -> None:
+    model = same_weights()["absorb"].eval()
+    auto = model.clone(attn_impl="auto")
+    assert auto.config.attn_impl == "auto" and model.clone().config.attn_impl == "absorb"
+    with torch.no_grad():
+        assert (auto(ids(2, 9)) - model(ids(2, 9))).abs().max() <= 1e-5
+
+
 def test_auto_caches_the_latent_like_absorb() -> None:
     models = same_weights()
     for model in models.values():

@@ -109,9 +109,7 @@ def models(args: argparse.Namespace) -> tuple[Transformer, Any]:
     from r1mini.io import to_transformers
 
     trained = load(args.checkpoint)
-    ours = Transformer(trained.config.replace(attn_impl=args.attn_impl))
-    ours.load_state_dict(trained.state_dict())
-    return ours, to_transformers(trained)
+    return trained.clone(args.attn_impl), to_transformers(trained)
 
 
 def left_padded(prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -42,10 +42,7 @@ def build(args: argparse.Namespace, attn_impl: str) -> Transformer:
     torch.manual_seed(0)
     if args.checkpoint is None:
         return Transformer(ModelConfig.preset(args.preset, attn_impl=attn_impl))
-    trained = load(args.checkpoint)
-    model = Transformer(trained.config.replace(attn_impl=attn_impl))
-    model.load_state_dict(trained.state_dict())
-    return model
+    return load(args.checkpoint).clone(attn_impl)
 
 
 def cache_bytes_per_token(model: Transformer, batch: int) -> float:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from r1mini import checks
-from r1mini.config import ModelConfig
+from r1mini.config import AttnImpl, ModelConfig
 from r1mini.model.block import Block
 from r1mini.model.mla import causal_mask
 from r1mini.model.moe import Experts, Gate, MoE, sequence_balance_loss
@@ -139,10 +139,15 @@ class Transformer(nn.Module):
                 if isinstance(layer.ffn, MoE):
                     layer.ffn.gate.record = None
 
-    def clone(self) -> Transformer:
+    def clone(self, attn_impl: AttnImpl | None = None) -> Transformer:
         """A fresh model with this one's weights and buffers (the expert biases) but no KV cache,
-        e.g. the frozen reference of GRPO, so that training one leaves the other as it was."""
-        copy = Transformer(self.config).to(device=self.device, dtype=self.embed.weight.dtype)
+        e.g. the frozen reference of GRPO, so that training one leaves the other as it was.
+
+        attn_impl: run MLA's other path with the same weights (none of them depends on it), e.g.
+            "auto" for a checkpoint saved with "absorb" before "auto" existed.
+        """
+        config = self.config if attn_impl is None else self.config.replace(attn_impl=attn_impl)
+        copy = Transformer(config).to(device=self.device, dtype=self.embed.weight.dtype)
         copy.load_state_dict(self.state_dict())
         return copy
 
