@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 ScoreFunc = Literal["sigmoid", "softmax"]
-AttnImpl = Literal["naive", "absorb"]
+AttnImpl = Literal["auto", "naive", "absorb"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,9 @@ class ModelConfig:
         norm_eps: RMSNorm epsilon.
         init_std: standard deviation of the normal weight initialisation.
         tie_embeddings: share the embedding matrix with the output head.
-        attn_impl: "naive" caches full keys/values, "absorb" caches the latent (§2.1.1, eq. 1-11).
+        attn_impl: MLA's path (§2.1.1, eq. 1-11): "naive" caches full keys/values, "absorb" caches
+            the latent and attends in latent space; "auto" caches the latent, expands keys/values
+            for whole sequences (training, prefill) and attends in latent space when decoding.
     """
 
     name: str = "custom"
@@ -92,7 +94,7 @@ class ModelConfig:
     norm_eps: float = 1e-6
     init_std: float = 0.02
     tie_embeddings: bool = False
-    attn_impl: AttnImpl = "absorb"
+    attn_impl: AttnImpl = "auto"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -170,8 +172,13 @@ def _validate(c: ModelConfig) -> None:
             _fail(field, getattr(c, field), "must be > 0")
     if c.score_func not in ("sigmoid", "softmax"):
         _fail("score_func", c.score_func, "must be 'sigmoid' (V3) or 'softmax' (V2)")
-    if c.attn_impl not in ("naive", "absorb"):
-        _fail("attn_impl", c.attn_impl, "must be 'naive' (full K/V cache) or 'absorb' (latent cache)")
+    if c.attn_impl not in ("auto", "naive", "absorb"):
+        _fail(
+            "attn_impl",
+            c.attn_impl,
+            "must be 'naive' (full K/V cache), 'absorb' (latent cache) or 'auto' (latent cache; "
+            "expanded keys for whole sequences, latent attention when decoding)",
+        )
     if c.n_dense_layers > c.n_layers:
         _fail("n_dense_layers", c.n_dense_layers, f"must be <= n_layers={c.n_layers}")
     if c.qk_rope_head_dim % 2:

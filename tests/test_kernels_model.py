@@ -15,7 +15,7 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 @pytest.fixture(scope="module")
 def model() -> Transformer:
     torch.manual_seed(0)
-    config = ModelConfig.preset("mini")
+    config = ModelConfig.preset("mini", attn_impl="absorb")  # MLA's Triton kernel in training too
     net = Transformer(config).to(DEVICE)
     for moe in net.moe_layers():  # a non-zero correction bias, so the choice really depends on it
         moe.gate.bias.data.normal_(0, 0.01)

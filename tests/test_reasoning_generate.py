@@ -244,4 +244,4 @@ def test_the_generate_benchmark_runs(capsys):
     bench(["generate", "--preset", "nano", "--batches", "2", "--prompt", "4", "--new", "3"])
     table = capsys.readouterr().out.splitlines()
     assert table[1].split()[:3] == ["attn", "batch", "cached"]
-    assert [line.split()[:2] for line in table[3:]] == [["naive", "2"], ["absorb", "2"]]
+    assert [line.split()[:2] for line in table[3:]] == [["naive", "2"], ["absorb", "2"], ["auto", "2"]]

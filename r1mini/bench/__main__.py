@@ -9,7 +9,14 @@ from r1mini.bench.device import enable_interpreter_without_gpu
 
 enable_interpreter_without_gpu()  # before the imports below import triton (no GPU: interpreter)
 
-from r1mini.bench import compile_kernels, generate, kernels, pretrained, train  # noqa: E402
+from r1mini.bench import (  # noqa: E402
+    compare,
+    compile_kernels,
+    generate,
+    kernels,
+    pretrained,
+    train,
+)
 
 # name -> module(configure, run)
 SUBCOMMANDS: dict[str, ModuleType] = {
@@ -18,6 +25,7 @@ SUBCOMMANDS: dict[str, ModuleType] = {
     "generate": generate,
     "train": train,
     "pretrained": pretrained,
+    "compare": compare,
 }
 
 

@@ -1,4 +1,4 @@
-"""Generation speed with and without the KV cache, naive vs absorbed MLA, and the cache it costs.
+"""Generation speed with and without the KV cache, naive vs absorbed vs auto MLA, and the cache it costs.
 
 `python -m r1mini.bench generate`. Without a cache every new token reruns the whole sequence;
 with one (V3 paper §2.1.1: only `c^{KV}_t` and `k^R_t` need caching for generation) each step
@@ -21,7 +21,11 @@ from r1mini import ModelConfig, Transformer, kv_cache_bytes_per_token
 from r1mini.io.checkpoint import load
 from r1mini.reasoning.generate import generate
 
-ACCOUNTED = {"absorb": "absorbed_mla", "naive": "naive_mla"}  # attn_impl -> accounting's name
+ACCOUNTED = {
+    "absorb": "absorbed_mla",
+    "naive": "naive_mla",
+    "auto": "absorbed_mla",
+}  # attn_impl -> accounting's name
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -38,10 +42,7 @@ def build(args: argparse.Namespace, attn_impl: str) -> Transformer:
     torch.manual_seed(0)
     if args.checkpoint is None:
         return Transformer(ModelConfig.preset(args.preset, attn_impl=attn_impl))
-    trained = load(args.checkpoint)
-    model = Transformer(trained.config.replace(attn_impl=attn_impl))
-    model.load_state_dict(trained.state_dict())
-    return model
+    return load(args.checkpoint).clone(attn_impl)
 
 
 def cache_bytes_per_token(model: Transformer, batch: int) -> float:
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> None:
     print(f"{source}: prompt {args.prompt} tokens, {args.new} new tokens per sequence, greedy")
     print(header)
     print("-" * len(header))
-    for attn_impl in ("naive", "absorb"):
+    for attn_impl in ("naive", "absorb", "auto"):
         model = build(args, attn_impl)
         accounted = kv_cache_bytes_per_token(model.config, bytes_per_element=4)
         generate(model, [[3] * args.prompt], 4, temperature=0)  # warm-up

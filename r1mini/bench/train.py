@@ -30,13 +30,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompts", type=int, default=8, help="GRPO questions per step")
     parser.add_argument("--group", type=int, default=8, help="GRPO responses per question")
     parser.add_argument("--new", type=int, default=96, help="GRPO max new tokens per response")
+    parser.add_argument("--attn-impl", default="auto", choices=("auto", "naive", "absorb"), help="MLA's path")
 
 
 def build(args: argparse.Namespace) -> Transformer:
     torch.manual_seed(0)
     if args.checkpoint is not None:
-        return load(args.checkpoint)
-    config = ModelConfig.preset(args.preset)
+        return load(args.checkpoint).clone(args.attn_impl)
+    config = ModelConfig.preset(args.preset, attn_impl=args.attn_impl)
     return Transformer(config.replace(vocab_size=max(config.vocab_size, VOCAB_SIZE)))
 
 

@@ -31,13 +31,16 @@ def mla_attention_reference(
     Returns:
         out_lat: [B, T, H, C] and probs: [B, H, T, S] (fp32).
     """
-    scores = torch.einsum("bthc,bsc->bhts", q_lat, kv) + torch.einsum("bthr,bsr->bhts", q_pe, pe)
-    scores = scores.float() * scale  # [B, H, T, S]
+    batch, seq, heads, rank = q_lat.shape
+    rows_lat = q_lat.reshape(batch, seq * heads, rank)  # [B, T·H, C]: one row per query and head
+    rows_pe = q_pe.reshape(batch, seq * heads, -1)  # [B, T·H, R]
+    scores = torch.baddbmm(rows_pe @ pe.transpose(1, 2), rows_lat, kv.transpose(1, 2))  # [B, T·H, S]
+    scores = scores.view(batch, seq, heads, -1).float() * scale  # [B, T, H, S]
     if mask is not None:
-        scores = scores.masked_fill(~mask[:, None], float("-inf"))
-    probs = scores.softmax(dim=-1)  # [B, H, T, S]
-    out_lat = torch.einsum("bhts,bsc->bthc", probs.to(kv.dtype), kv)  # [B, T, H, C]
-    return out_lat, probs
+        scores = scores.masked_fill(~mask[:, :, None], float("-inf"))
+    probs = scores.softmax(dim=-1)  # [B, T, H, S]
+    out_lat = torch.bmm(probs.to(kv.dtype).view(batch, seq * heads, -1), kv)  # [B, T·H, C]
+    return out_lat.view(batch, seq, heads, rank), probs.transpose(1, 2)  # [B, T, H, C], [B, H, T, S]
 
 
 def mla_attention(

@@ -3,10 +3,14 @@ weight.
 
 V3 paper §2.1.2, eq. 12: `h'_t = u_t + Σ_i FFN_i^(s)(u_t) + Σ_i g_{i,t} FFN_i^(r)(u_t)`; this op is
 the routed sum. Each expert is `w2 · (silu(w1 · x) * (w3 · x))`. Expert weights are stacked so that
-one grouped GEMM (the Triton kernel) can serve every expert in one launch.
+one grouped GEMM can serve every expert at once: the Triton kernel on a GPU, `moe_experts_grouped`
+(PyTorch's grouped matmul, or a padded batched matmul) on the PyTorch path; `moe_experts_reference`
+loops over the experts, the plainest statement of the maths.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +46,77 @@ def moe_experts_reference(
     return out
 
 
+GATHER_LIMIT = 2**20  # elements of gathered expert weights (4 MiB in fp32, cache-sized) worth copying
+
+
+def takes_grouped_mm(x: torch.Tensor, inter_dim: int) -> bool:
+    """Whether PyTorch's CPU grouped matmul (`torch.nn.functional.grouped_mm`, torch >= 2.10) takes
+    the experts' GEMMs: fp32/bf16/fp16, with rows of `dim` and `inter_dim` a multiple of 16 bytes."""
+    return (
+        hasattr(F, "grouped_mm")
+        and not torch.compiler.is_compiling()  # compiled, it takes bf16 only
+        and x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.bfloat16, torch.float16)
+        and all(n * x.element_size() % 16 == 0 for n in (x.shape[1], inter_dim))
+    )
+
+
+def padded_matmul(counts: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """`(h, w) -> [M, out]`, each row of `h` [M, in] times its group's `w[e]ᵀ` (`w`: [E, out, in]),
+    for rows sorted by group, `counts[e]` [E] of them in group e: every group's rows padded to the
+    largest count, then one batched matmul over `[E, max count, in]`."""
+    n_groups, n_rows = counts.shape[0], int(counts.sum())
+    width = int(counts.max())  # rows of the largest group
+    group = torch.repeat_interleave(torch.arange(n_groups, device=counts.device), counts, output_size=n_rows)
+    rank = torch.arange(n_rows, device=counts.device) - (counts.cumsum(0) - counts)[group]  # [M]
+    slot = group * width + rank  # [M]: each row's place in the padded [E·width] layout
+
+    def matmul(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        blocks = h.new_zeros(n_groups * width, h.shape[1]).index_copy(0, slot, h)  # [E·width, in]
+        out = torch.bmm(blocks.view(n_groups, width, -1), w.transpose(1, 2))  # [E, width, out]
+        return out.flatten(0, 1).index_select(0, slot)  # [M, out]
+
+    return matmul
+
+
+def moe_experts_grouped(
+    x: torch.Tensor,
+    ids: torch.Tensor,
+    weights: torch.Tensor,
+    w1: torch.Tensor,
+    w2: torch.Tensor,
+    w3: torch.Tensor,
+) -> torch.Tensor:
+    """`moe_experts_reference` without a loop over the experts (same arguments and result): the
+    (token, expert) pairs sorted by expert, three grouped GEMMs, and the gate-weighted outputs
+    added back to their tokens. The GEMMs are PyTorch's grouped matmul where it takes the tensors
+    (`takes_grouped_mm`), else a padded batched matmul (`padded_matmul`). With fewer pairs than
+    experts and small experts (decoding a sequence or two), each pair's weights are gathered
+    instead and multiplied in one batched matmul per projection. Autograd differentiates all."""
+    n_tokens, topk = ids.shape
+    flat = ids.flatten()  # [N·k]
+    if flat.numel() <= w1.shape[0] and 3 * flat.numel() * w1[0].numel() <= GATHER_LIMIT:
+        h = x.repeat_interleave(topk, dim=0)[:, :, None]  # [N·k, d, 1]: each pair's token
+        gate, up = (torch.bmm(w.index_select(0, flat), h) for w in (w1, w3))  # [N·k, I, 1] each
+        y = torch.bmm(w2.index_select(0, flat), F.silu(gate) * up)  # [N·k, d, 1]
+        return (y.view(n_tokens, topk, -1) * weights[..., None]).sum(dim=1).to(x.dtype)  # [N, d]
+    order = flat.argsort(stable=True)  # [N·k]: pairs sorted by expert
+    token = order // topk  # [N·k]: each sorted pair's token
+    counts = torch.bincount(flat, minlength=w1.shape[0])  # [E]: pairs per expert
+    if takes_grouped_mm(x, w1.shape[1]):
+        ends = counts.cumsum(0).to(torch.int32)  # [E]: each expert's last sorted pair + 1
+
+        def matmul(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+            return F.grouped_mm(h, w.transpose(1, 2), offs=ends)  # [N·k, in] -> [N·k, out]
+
+    else:
+        matmul = padded_matmul(counts)
+    h = x.index_select(0, token)  # [N·k, d] (its backward adds rows, faster than indexing's)
+    y = matmul(F.silu(matmul(h, w1)) * matmul(h, w3), w2)  # [N·k, d]
+    y = y * weights.flatten().index_select(0, order)[:, None]  # gate weights g_{i,t}
+    return torch.zeros_like(x).index_add_(0, token, y.to(x.dtype))  # [N, d]
+
+
 def moe_experts(
     x: torch.Tensor,
     ids: torch.Tensor,
@@ -55,4 +130,4 @@ def moe_experts(
         from r1mini.kernels.moe_experts_triton import moe_experts_triton
 
         return moe_experts_triton(x, ids, weights, w1, w2, w3)
-    return moe_experts_reference(x, ids, weights, w1, w2, w3)
+    return moe_experts_grouped(x, ids, weights, w1, w2, w3)

@@ -69,8 +69,8 @@ def route_reference(
         else:
             group_scores = grouped.topk(2, dim=-1).values.sum(dim=-1)  # [N, G]
         kept = group_scores.topk(n_limited_groups, dim=-1).indices  # [N, M]
-        keep = torch.zeros_like(group_scores, dtype=torch.bool).scatter_(1, kept, True)  # [N, G]
-        choice = grouped.masked_fill(~keep[..., None], float("-inf")).view(n_tokens, n_experts)
+        dropped = torch.ones_like(group_scores, dtype=torch.bool).scatter_(1, kept, False)  # [N, G]
+        choice = grouped.masked_fill(dropped[..., None], float("-inf")).view(n_tokens, n_experts)
     ids = choice.topk(topk, dim=-1).indices  # [N, k]
     weights = gate_weights(scores, ids, route_scale=route_scale, norm_topk_prob=norm_topk_prob)
     return weights, ids, scores

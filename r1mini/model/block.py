@@ -33,7 +33,8 @@ class Block(nn.Module):
         start_pos: int,
         rope: tuple[torch.Tensor, torch.Tensor],
         mask: torch.Tensor | None,
+        use_cache: bool = True,
     ) -> torch.Tensor:
-        """x: [B, T, dim] -> [B, T, dim]."""
-        x = x + self.attn(self.attn_norm(x), start_pos, rope, mask)
+        """x: [B, T, dim] -> [B, T, dim]; `use_cache` as in `MLA.forward`."""
+        x = x + self.attn(self.attn_norm(x), start_pos, rope, mask, use_cache)
         return x + self.ffn(self.ffn_norm(x))

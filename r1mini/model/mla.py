@@ -11,11 +11,17 @@ Two equivalent ways to run it, side by side as in DeepSeek's `inference/model.py
   `[B, T, H, nope + rope]` and `[B, T, H, v]` per layer.
 - "absorb" folds `W^{UK}` into the query and `W^{UV}` into the output, so attention runs in latent
   space and the cache holds only `c^{KV}` `[B, T, kv_lora_rank]` and `k^R` `[B, T, rope]`.
+"auto" (the default) caches the latent like "absorb" and picks the cheaper maths per call, as
+FlashMLA and vLLM serve DeepSeek-V3: a whole sequence (training, a prefill) expands its keys and
+values, since every key is new and expanded attention needs fewer operations per query-key pair
+(`nope + rope + v` against `2·kv_lora_rank + rope`); a call that continues the cache (decoding)
+attends in latent space, so the cached positions are never expanded again.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from r1mini.config import ModelConfig
@@ -34,8 +40,9 @@ class MLA(nn.Module):
         kv_norm: RMSNorm on the KV latent.
         wkv_b: `kv_lora_rank -> H·(nope + v)`: per-head key (no position) and value up-projection.
         wo: `H·v -> dim` output projection.
-        attn_impl: "naive" or "absorb" (from the config).
+        attn_impl: "auto", "naive" or "absorb" (from the config).
         cache: the per-layer KV cache, allocated on a prefill (`start_pos == 0`), grown as needed.
+        cache_len: positions the cache holds.
         record: when a list, each forward appends its attention probabilities `[B, H, T, S]`.
     """
 
@@ -72,10 +79,13 @@ class MLA(nn.Module):
         start_pos: int,
         rope: tuple[torch.Tensor, torch.Tensor],
         mask: torch.Tensor | None,
+        use_cache: bool = True,
     ) -> torch.Tensor:
         """x: [B, T, dim] at positions `start_pos ..`; rope: cos, sin [T, rope/2];
-        mask: [B or 1, T, S] bool (True = may attend) or None, with S = start_pos + T.
-        Returns [B, T, dim]."""
+        mask: [B or 1, T, S] bool (True = may attend), with S = start_pos + T, or None for plain
+        causal attention (query `start_pos + t` sees keys `0 .. start_pos + t`, `causal_mask`);
+        use_cache: store this call's keys/values (or latent) for later calls to continue from
+        (a training forward has no use for them). Returns [B, T, dim]."""
         batch, seq, _ = x.shape
         cos, sin = rope
         q = self.wq(x) if hasattr(self, "wq") else self.wq_b(self.q_norm(self.wq_a(x)))
@@ -85,38 +95,64 @@ class MLA(nn.Module):
         latent, k_pe = self.wkv_a(x).split([self.kv_rank, self.rope_dim], dim=-1)
         latent = self.kv_norm(latent)  # [B, T, kv_rank]: c^{KV}, eq. 1
         k_pe = apply_rope(k_pe, cos, sin)  # [B, T, rope]: k^R, eq. 3, shared by all heads
-        if self.attn_impl == "naive":
-            out = self._naive(q_nope, q_pe, latent, k_pe, start_pos, mask)
+        if self.attn_impl == "absorb" or (self.attn_impl == "auto" and start_pos > 0):
+            out = self._absorb(q_nope, q_pe, latent, k_pe, start_pos, mask, use_cache)
         else:
-            out = self._absorb(q_nope, q_pe, latent, k_pe, start_pos, mask)
-        self.cache_len = start_pos + seq
+            out = self._expanded(q_nope, q_pe, latent, k_pe, start_pos, mask, use_cache)
+        if use_cache:
+            self.cache_len = start_pos + seq
         return self.wo(out.flatten(2))  # [B, T, H·v] -> [B, T, dim]
 
-    def _naive(self, q_nope, q_pe, latent, k_pe, start_pos, mask) -> torch.Tensor:
-        """Expand the latent to per-head keys/values (eq. 2, 4, 5) and cache them."""
+    def _expanded(self, q_nope, q_pe, latent, k_pe, start_pos, mask, use_cache) -> torch.Tensor:
+        """Expand the latent to per-head keys/values (eq. 2, 4, 5) and attend with them. "naive"
+        caches the expanded keys/values; "auto" (whole sequences only) caches the latent."""
         batch, seq, heads, _ = q_nope.shape
         kv = self.wkv_b(latent).view(batch, seq, heads, self.nope + self.v_dim)  # [B, T, H, nope+v]
         k_nope, v = kv.split([self.nope, self.v_dim], dim=-1)
         k = torch.cat([k_nope, k_pe[:, :, None].expand(-1, -1, heads, -1)], dim=-1)  # [B,T,H,nope+r]
-        k = self._cached("k", k, start_pos)  # [B, S, H, nope+rope]
-        v = self._cached("v", v, start_pos)  # [B, S, H, v]
+        if self.attn_impl == "naive":
+            k = self._cached("k", k, start_pos, use_cache)  # [B, S, H, nope+rope]
+            v = self._cached("v", v, start_pos, use_cache)  # [B, S, H, v]
+        elif use_cache:
+            self._store("latent", latent, start_pos)
+            self._store("k_pe", k_pe, start_pos)
         q = torch.cat([q_nope, q_pe], dim=-1)  # [B, T, H, nope+rope]
+        if self.record is None:
+            return self._fused(q, k, v, start_pos, mask)
+        mask = causal_mask(start_pos, seq, q.device, None) if mask is None else mask
         scores = torch.einsum("bthd,bshd->bhts", q, k).float() * self.scale  # [B, H, T, S]
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None], float("-inf"))
         probs = scores.softmax(dim=-1)  # [B, H, T, S]
-        if self.record is not None:
-            self.record.append(probs.detach())
+        self.record.append(probs.detach())
         return torch.einsum("bhts,bshd->bthd", probs.to(v.dtype), v)  # [B, T, H, v]
 
-    def _absorb(self, q_nope, q_pe, latent, k_pe, start_pos, mask) -> torch.Tensor:
+    def _fused(self, q, k, v, start_pos, mask) -> torch.Tensor:
+        """`_expanded`'s attention through PyTorch's fused kernel (no probabilities kept): q [B, T, H, d],
+        k [B, S, H, d], v [B, S, H, v] -> [B, T, H, v]. Its fast CPU kernel wants values as wide as
+        keys, so v is zero-padded to d and the padding sliced off the output."""
+        seq, width = q.shape[1], v.shape[-1]
+        if mask is None and start_pos and seq > 1:
+            mask = causal_mask(start_pos, seq, q.device, None)  # causal, offset by the cache
+        out = F.scaled_dot_product_attention(
+            q.transpose(1, 2),
+            k.transpose(1, 2),
+            F.pad(v, (0, max(q.shape[-1] - width, 0))).transpose(1, 2),
+            attn_mask=None if mask is None else mask[:, None],
+            is_causal=mask is None and seq > 1,
+            scale=self.scale,
+        )  # [B, H, T, max(d, v)]
+        return out.transpose(1, 2)[..., :width]  # [B, T, H, v]
+
+    def _absorb(self, q_nope, q_pe, latent, k_pe, start_pos, mask, use_cache) -> torch.Tensor:
         """Attend in latent space: `q_nope·W^{UK}` against the cached `c^{KV}` (DeepSeek-V2 §2.1.2)."""
         w_kv_b = dequantized(self.wkv_b, q_nope.dtype)  # [H·(nope + v), C] (FP8 checkpoints: dequantised)
         w_kv_b = w_kv_b.view(self.n_heads, self.nope + self.v_dim, self.kv_rank)
         w_uk, w_uv = w_kv_b.split([self.nope, self.v_dim], dim=1)  # [H, nope, C], [H, v, C]
         q_lat = torch.einsum("bthd,hdc->bthc", q_nope, w_uk)  # [B, T, H, C]
-        latent = self._cached("latent", latent, start_pos)  # [B, S, C]
-        k_pe = self._cached("k_pe", k_pe, start_pos)  # [B, S, rope]
+        latent = self._cached("latent", latent, start_pos, use_cache)  # [B, S, C]
+        k_pe = self._cached("k_pe", k_pe, start_pos, use_cache)  # [B, S, rope]
+        mask = causal_mask(start_pos, q_lat.shape[1], q_lat.device, None) if mask is None else mask
         if self.record is not None:
             out_lat, probs = mla_attention_reference(q_lat, q_pe, latent, k_pe, self.scale, mask)
             self.record.append(probs.detach())
@@ -124,12 +160,24 @@ class MLA(nn.Module):
             out_lat = mla_attention(q_lat, q_pe, latent, k_pe, self.scale, mask)  # [B, T, H, C]
         return torch.einsum("bthc,hvc->bthv", out_lat, w_uv)  # [B, T, H, v]
 
-    def _cached(self, name: str, new: torch.Tensor, start_pos: int) -> torch.Tensor:
-        """Write `new` [B, T, ...] at `start_pos` into the cache; return positions `0 .. start_pos+T`.
+    def _cached(self, name: str, new: torch.Tensor, start_pos: int, write: bool) -> torch.Tensor:
+        """Positions `0 .. start_pos+T` of `name`: the cached first `start_pos`, then `new` [B, T, ...];
+        `write` also stores `new` for later calls.
 
-        A prefill (`start_pos == 0`) attends to its own fresh tensors, so gradients flow in training;
-        decoding reads the cache. The buffer is allocated on a prefill and doubled when it fills up.
+        A whole sequence (`start_pos == 0`) attends to its own fresh tensors, so gradients flow in
+        training; a call that continues the cache reads it.
         """
+        if write:
+            self._store(name, new, start_pos)
+        if start_pos == 0:
+            return new
+        if write and not torch.is_grad_enabled():
+            return self.cache[name][:, : start_pos + new.shape[1]]
+        return torch.cat([self.cache[name][:, :start_pos], new], dim=1)  # keeps the graph through `new`
+
+    def _store(self, name: str, new: torch.Tensor, start_pos: int) -> None:
+        """Write `new` [B, T, ...] into the cache at `start_pos`. The buffer is allocated on a prefill
+        (`start_pos == 0`) and doubled when it fills up."""
         batch, seq = new.shape[:2]
         end = start_pos + seq
         buf = self.cache.get(name)
@@ -140,11 +188,6 @@ class MLA(nn.Module):
                 grown[:, :start_pos] = buf[:, :start_pos]
             buf = self.cache[name] = grown
         buf[:, start_pos:end] = new.detach()
-        if start_pos == 0:
-            return new
-        if torch.is_grad_enabled():
-            return torch.cat([buf[:, :start_pos], new], dim=1)  # keep the graph through `new`
-        return buf[:, :end]
 
     def keep_cache_rows(self, keep: torch.Tensor) -> None:
         """Keep only the batch rows where `keep` [B] is True (e.g. drop finished sequences)."""
@@ -153,3 +196,23 @@ class MLA(nn.Module):
     def reset_cache(self) -> None:
         self.cache.clear()
         self.cache_len = 0
+
+
+def causal_mask(
+    start_pos: int, seq: int, device: torch.device, attention_mask: torch.Tensor | None
+) -> torch.Tensor | None:
+    """[B or 1, T, S] bool, True where query `start_pos + t` may attend key `s` (S = start_pos + T);
+    None when every key is allowed (one new token and no padding).
+
+    attention_mask: optional [B, S] bool, False for padding keys, which are then hidden too.
+    """
+    if seq == 1 and attention_mask is None:
+        return None
+    keys = torch.arange(start_pos + seq, device=device)  # [S]
+    queries = torch.arange(start_pos, start_pos + seq, device=device)  # [T]
+    mask = (keys[None, :] <= queries[:, None])[None]  # [1, T, S]
+    if attention_mask is not None:
+        # padding keys are hidden; a padding query still sees itself, so its softmax stays finite
+        itself = keys[None, None, :] == queries[None, :, None]  # [1, T, S]
+        mask = mask & (attention_mask.bool()[:, None, :] | itself)  # [B, T, S]
+    return mask

@@ -39,4 +39,4 @@ class MTPModule(nn.Module):
         """h: [B, T, dim] previous depth; next_emb: [B, T, dim] embeddings of the tokens one step
         ahead. Returns this depth's representation [B, T, dim] (before `norm`)."""
         x = self.eh_proj(torch.cat([self.enorm(next_emb), self.hnorm(h)], dim=-1))  # eq. 21
-        return self.block(x, 0, rope, mask)  # eq. 22
+        return self.block(x, 0, rope, mask, use_cache=False)  # eq. 22; never decodes

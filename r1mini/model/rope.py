@@ -54,24 +54,46 @@ def softmax_scale(config: ModelConfig) -> float:
 
 
 class RotaryEmbedding(nn.Module):
-    """Angles for absolute positions, and the rotation of interleaved pairs."""
+    """Angles for absolute positions, and the rotation of interleaved pairs.
+
+    Attributes: inv_freq [rope_dim/2]; magnitude (YaRN's scale on cos/sin); table: cos, sin of
+    positions `0 ..` computed once (grown as needed, up to `max_seq_len`), which `angles` slices.
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.register_buffer("inv_freq", yarn_inv_freq(config), persistent=False)  # [rope_dim/2]
         self.magnitude = yarn_magnitude(config)
+        self.max_seq_len = config.max_seq_len
+        self.table: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """positions: [T] -> cos, sin: [T, rope_dim/2]."""
         angles = positions.float()[:, None] * self.inv_freq[None, :]  # [T, rope_dim/2]
         return angles.cos() * self.magnitude, angles.sin() * self.magnitude
 
+    def angles(self, start: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin [length, rope_dim/2] of positions `start .. start+length-1`: `forward`'s values,
+        sliced from `table` instead of recomputed at every decoding step."""
+        end = start + length
+        cos = None if self.table is None else self.table[0]
+        if cos is None or cos.shape[0] < end or cos.device != self.inv_freq.device:
+            size = min(max(end, 256, 2 * (0 if cos is None else cos.shape[0])), self.max_seq_len)
+            self.table = self(torch.arange(max(size, end), device=self.inv_freq.device))
+        cos, sin = self.table
+        return cos[start:end], sin[start:end]
+
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate interleaved pairs of the last dim. x: [B, T, ..., R]; cos, sin: [T, R/2] -> like x."""
+    """Rotate interleaved pairs of the last dim. x: [B, T, ..., R]; cos, sin: [T, R/2] -> like x.
+
+    Each pair `(x0, x1)` is the complex number `x0 + i·x1`, turned by `cos + i·sin` in one complex
+    multiply, as DeepSeek's `apply_rotary_emb` does (computed in at least fp32).
+    """
     shape = (1, cos.shape[0]) + (1,) * (x.dim() - 3) + (cos.shape[1],)
-    cos, sin = cos.view(shape), sin.view(shape)
-    compute = torch.promote_types(x.dtype, torch.float32)  # at least fp32
-    x1, x2 = x[..., 0::2].to(compute), x[..., 1::2].to(compute)  # [B, T, ..., R/2] each
-    rotated = torch.stack((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)  # [B, T, ..., R/2, 2]
+    rotation = torch.complex(cos, sin).view(shape)  # [1, T, 1.., R/2]
+    pairs = x.to(torch.promote_types(x.dtype, torch.float32)).unflatten(-1, (-1, 2))  # [B, T, ..., R/2, 2]
+    if pairs.storage_offset() % 2 or any(stride % 2 for stride in pairs.stride()[:-2]):
+        pairs = pairs.contiguous()  # a complex view needs even offsets and strides
+    rotated = torch.view_as_real(torch.view_as_complex(pairs) * rotation)  # [B, T, ..., R/2, 2]
     return rotated.flatten(-2).to(x.dtype)

@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from r1mini import checks
-from r1mini.config import ModelConfig
+from r1mini.config import AttnImpl, ModelConfig
 from r1mini.model.block import Block
+from r1mini.model.mla import causal_mask
 from r1mini.model.moe import Experts, Gate, MoE, sequence_balance_loss
 from r1mini.model.mtp import MTPModule
 from r1mini.model.norm import RMSNorm
@@ -57,22 +58,27 @@ class Transformer(nn.Module):
         *,
         attention_mask: torch.Tensor | None = None,
         return_hidden: bool = False,
+        use_cache: bool | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """tokens: [B, T] int64 at positions `start_pos .. start_pos+T-1`.
 
         attention_mask: optional [B, start_pos+T] bool, False for padding keys (e.g. left-padded
             prompts); causality is always applied.
+        use_cache: store this call's keys/values in each layer's KV cache, so that a later call
+            can continue from position `start_pos + T`. Default: yes, except in a training forward
+            (training mode with gradients on), which never decodes after itself.
         Returns logits [B, T, vocab] (and the final hidden states [B, T, dim] before the norm, which
         the MTP modules take, when `return_hidden`).
         """
         self._check_input(tokens, start_pos, attention_mask)
+        if use_cache is None:
+            use_cache = not (self.training and torch.is_grad_enabled())
         seq = tokens.shape[1]
-        positions = torch.arange(start_pos, start_pos + seq, device=tokens.device)
-        rope = self.rope(positions)  # cos, sin: [T, rope/2]
-        mask = causal_mask(start_pos, seq, tokens.device, attention_mask)
+        rope = self.rope.angles(start_pos, seq)  # cos, sin: [T, rope/2]
+        mask = None if attention_mask is None else causal_mask(start_pos, seq, tokens.device, attention_mask)
         h = self.embed(tokens)  # [B, T, dim]
         for layer in self.layers:
-            h = layer(h, start_pos, rope, mask)
+            h = layer(h, start_pos, rope, mask, use_cache)
         logits = self.head(self.norm(h))  # [B, T, vocab]
         return (logits, h) if return_hidden else logits
 
@@ -87,9 +93,8 @@ class Transformer(nn.Module):
         for k, module in enumerate(self.mtp, start=1):
             seq = tokens.shape[1] - k
             h = h[:, :seq]  # [B, T-k, dim]
-            rope = self.rope(torch.arange(seq, device=tokens.device))
-            mask = causal_mask(0, seq, tokens.device, None)
-            h = module(h, self.embed(tokens[:, k:]), rope, mask)  # [B, T-k, dim]
+            rope = self.rope.angles(0, seq)
+            h = module(h, self.embed(tokens[:, k:]), rope, None)  # [B, T-k, dim], causal
             out.append(self.head(module.norm(h)))
         return out
 
@@ -134,10 +139,15 @@ class Transformer(nn.Module):
                 if isinstance(layer.ffn, MoE):
                     layer.ffn.gate.record = None
 
-    def clone(self) -> Transformer:
+    def clone(self, attn_impl: AttnImpl | None = None) -> Transformer:
         """A fresh model with this one's weights and buffers (the expert biases) but no KV cache,
-        e.g. the frozen reference of GRPO, so that training one leaves the other as it was."""
-        copy = Transformer(self.config).to(device=self.device, dtype=self.embed.weight.dtype)
+        e.g. the frozen reference of GRPO, so that training one leaves the other as it was.
+
+        attn_impl: run MLA's other path with the same weights (none of them depends on it), e.g.
+            "auto" for a checkpoint saved with "absorb" before "auto" existed.
+        """
+        config = self.config if attn_impl is None else self.config.replace(attn_impl=attn_impl)
+        copy = Transformer(config).to(device=self.device, dtype=self.embed.weight.dtype)
         copy.load_state_dict(self.state_dict())
         return copy
 
@@ -168,11 +178,11 @@ class Transformer(nn.Module):
         batch, seq = tokens.shape
         if batch == 0 or seq == 0:
             raise ValueError(f"tokens must hold at least one sequence and one position; got {[batch, seq]}")
-        if tokens.device.type != "meta" and (tokens.min() < 0 or tokens.max() >= self.config.vocab_size):
-            raise ValueError(
-                f"token ids must lie in [0, vocab_size={self.config.vocab_size}); "
-                f"got min {int(tokens.min())}, max {int(tokens.max())}"
-            )
+        if tokens.device.type == "cpu":  # on an accelerator this check would stall it every step
+            low, high = (int(t) for t in torch.aminmax(tokens))
+            if low < 0 or high >= self.config.vocab_size:
+                vocab = self.config.vocab_size
+                raise ValueError(f"token ids must lie in [0, vocab_size={vocab}); got min {low}, max {high}")
         if start_pos < 0 or start_pos + seq > self.config.max_seq_len:
             raise ValueError(
                 f"positions {start_pos}..{start_pos + seq - 1} exceed the context: start_pos + seq "
@@ -185,7 +195,8 @@ class Transformer(nn.Module):
             if start_pos > cached or cache_batch != batch:
                 raise ValueError(
                     f"start_pos={start_pos} continues a cache that holds {cached} positions for "
-                    f"batch {cache_batch}; run the prompt from start_pos=0 first with batch {batch}"
+                    f"batch {cache_batch}; run the prompt from start_pos=0 first with batch {batch} "
+                    "(a training forward caches nothing unless given use_cache=True)"
                 )
         if attention_mask is not None and not isinstance(attention_mask, torch.Tensor):
             kind = type(attention_mask).__name__
@@ -195,20 +206,3 @@ class Transformer(nn.Module):
                 f"attention_mask must be [batch, start_pos + seq] = {[batch, start_pos + seq]}; "
                 f"got {list(attention_mask.shape)}"
             )
-
-
-def causal_mask(
-    start_pos: int, seq: int, device: torch.device, attention_mask: torch.Tensor | None
-) -> torch.Tensor | None:
-    """[B or 1, T, S] bool, True where query `start_pos + t` may attend key `s` (S = start_pos + T);
-    None when every key is allowed (one new token and no padding)."""
-    if seq == 1 and attention_mask is None:
-        return None
-    keys = torch.arange(start_pos + seq, device=device)  # [S]
-    queries = torch.arange(start_pos, start_pos + seq, device=device)  # [T]
-    mask = (keys[None, :] <= queries[:, None])[None]  # [1, T, S]
-    if attention_mask is not None:
-        # padding keys are hidden; a padding query still sees itself, so its softmax stays finite
-        itself = keys[None, None, :] == queries[None, :, None]  # [1, T, S]
-        mask = mask & (attention_mask.bool()[:, None, :] | itself)  # [B, T, S]
-    return mask

@@ -239,9 +239,10 @@ def generate(
             finished[active] = stopped
             if on_token is not None:
                 on_token(step, tokens[:, position].clone(), finished.clone())
-            if step == max_new_tokens - 1 or bool(stopped.all()):
+            n_stopped = int(stopped.sum())  # the step's one wait for the device
+            if step == max_new_tokens - 1 or n_stopped == len(stopped):
                 break
-            if bool(stopped.any()):
+            if n_stopped:
                 active = active[~stopped]
                 if use_cache:
                     model.keep_cache_rows(~stopped)

@@ -181,7 +181,8 @@ class GRPOTrainer(TrainingRun):
 
     def policy_logprobs(self, model: Transformer, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
         """log π(token t+1 | tokens ≤ t) of `model` as the sampler saw it, [B, T-1], and its logits."""
-        logits = model(rollout.tokens, attention_mask=rollout.attention)[..., :VOCAB_SIZE]  # [B, T, V']
+        logits = model(rollout.tokens, attention_mask=rollout.attention, use_cache=False)  # no decoding after
+        logits = logits[..., :VOCAB_SIZE]  # [B, T, V']
         logits = logits / self.config.temperature
         return sequence_logprobs(logits, rollout.tokens), logits
 
