@@ -20,8 +20,11 @@ a temporary folder. `onnx_parity` measures how far onnxruntime's outputs are fro
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -58,6 +61,23 @@ class Inspected(nn.Module):
         return logits.float(), ids, weights, attention.float()
 
 
+@contextlib.contextmanager
+def quiet_exporter() -> Iterator[None]:
+    """Keep the exporter's notes out of the build log: optional operators it skips (torchvision's),
+    constant folding it leaves to onnxruntime, deprecations inside torch."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+    levels = [logger.level for logger in loggers]
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", (UserWarning, FutureWarning, DeprecationWarning))
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def export_onnx(model: Transformer, path: str | Path) -> Path:
     """Write `Inspected(model)` to `path` as one self-contained ONNX file (weights inside) whose
     sequence length is dynamic (2 .. max_seq_len); returns the path."""
@@ -68,7 +88,7 @@ def export_onnx(model: Transformer, path: str | Path) -> Path:
     example = (torch.arange(16, device=model.device) % model.config.vocab_size)[None]  # [1, 16]
     seq = torch.export.Dim("seq", min=MIN_SEQ, max=model.config.max_seq_len)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), quiet_exporter():
             torch.onnx.export(
                 Inspected(model).eval(),
                 (example,),
