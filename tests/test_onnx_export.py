@@ -82,3 +82,26 @@ def test_the_graph_takes_any_length_up_to_the_context(exported):
     with torch.no_grad():
         want = model(torch.tensor([tokens]), use_cache=False)
     assert (got["logits"] - want).abs().max() <= 1e-4
+
+
+def test_the_model_itself_exports_as_a_user_would(tmp_path, prompts):
+    """`torch.onnx.export(model, ..., dynamo=True)` of the plain Transformer, with a dynamic sequence
+    length, as a reader would try it: onnxruntime's logits equal the model's at other lengths."""
+    import numpy as np
+    import onnxruntime
+
+    from r1mini.io.onnx_export import quiet_exporter
+
+    model = load(SHIPPED / "r1-zero").eval()
+    seq = torch.export.Dim("seq", min=2, max=model.config.max_seq_len)
+    path = tmp_path / "model.onnx"
+    with torch.no_grad(), quiet_exporter():
+        torch.onnx.export(
+            model, (torch.tensor([prompts[0]]),), str(path), dynamo=True, dynamic_shapes=({1: seq},)
+        )
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for prompt in prompts[1:]:
+        (got,) = session.run(None, {session.get_inputs()[0].name: np.asarray([prompt], dtype=np.int64)})
+        with torch.no_grad():
+            want = model(torch.tensor([prompt]))
+        assert np.abs(got - want.numpy()).max() <= 1e-4
