@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from r1mini.kernels.backend import wants_triton
+from r1mini.kernels.backend import exporting, wants_triton
 
 
 def moe_experts_reference(
@@ -132,7 +132,7 @@ def moe_experts_dense(
 
     E/k times the reference's FLOPs, but every shape follows from x's alone: nothing is counted,
     sorted or indexed by the routing, so the graph traced for one sequence length serves any
-    (`torch.export` and ONNX export take this path: `torch.compiler.is_exporting()`)."""
+    (`torch.export` and ONNX export take this path: `backend.exporting()`)."""
     n_experts = w1.shape[0]
     mix = weights.new_zeros(x.shape[0], n_experts).scatter_add(1, ids, weights)  # [N, E]: g_{i,t}
     gate = torch.einsum("nd,eid->nei", x, w1)  # [N, E, I]
@@ -151,7 +151,7 @@ def moe_experts(
 ) -> torch.Tensor:
     """`moe_experts_reference` through the chosen backend (same arguments and result); the dense
     form while the model is traced for export."""
-    if torch.compiler.is_exporting():
+    if exporting():
         return moe_experts_dense(x, ids, weights, w1, w2, w3)
     if wants_triton(x):
         from r1mini.kernels.moe_experts_triton import moe_experts_triton

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from r1mini.config import ModelConfig, yarn_mscale
+from r1mini.kernels.backend import exporting
 
 
 def yarn_inv_freq(config: ModelConfig) -> torch.Tensor:
@@ -77,7 +78,7 @@ class RotaryEmbedding(nn.Module):
         sliced from `table` instead of recomputed at every decoding step. A graph traced for export
         computes the whole table and slices it, so that it serves any length."""
         end = start + length
-        if torch.compiler.is_exporting():
+        if exporting():
             cos, sin = self(torch.arange(self.max_seq_len, device=self.inv_freq.device))  # [max_seq_len, R/2]
             return cos[start:end], sin[start:end]
         cos = None if self.table is None else self.table[0]
