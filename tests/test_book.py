@@ -1,7 +1,9 @@
 """The website: `book/build.sh` builds it (from the executed chapters; any warning fails), then headless
 Chromium opens every chapter from a local server and checks it works offline: plotly figures draw
 their traces, widgets show their static figures, MathJax typesets the math, no page error, no
-failed request, no request leaves 127.0.0.1, and no page loads a script from the network.
+failed request, no request leaves 127.0.0.1, and no page loads a script from the network. The live
+panel of chapter 00 runs the exported checkpoints in the page: its greedy answers to held-out
+questions equal `generate_text`'s, and bad input gets r1mini's own message.
 
 Chromium is Debian's (`apt-get install -y chromium`), driven by Playwright's Python package, which
 must never download a browser of its own. Screenshots go to book/_build/screenshots/.
