@@ -106,8 +106,13 @@ def test_release_holds_no_solution_and_no_hidden_test(path: Path, built_course: 
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS"):
         assert marker not in text, f"{path.stem}: '{marker}' left in the release"
     secret = set(regions(source, SOLUTION) + regions(source, HIDDEN))
+    public = {  # the source's lines outside the regions: the chapter may say them anywhere
+        line.strip()
+        for cell in source.cells
+        for line in HIDDEN.sub("", SOLUTION.sub("", cell.source)).splitlines()
+    }
     visible = {line.strip() for cell in release.cells for line in cell.source.splitlines()}
-    leaked = sorted(line for line in secret if line in visible and not line.startswith("#"))
+    leaked = sorted(line for line in secret - public if line in visible)
     assert not leaked, f"{path.stem}: solution or hidden-test lines in the release: {leaked}"
     solutions = [c for c in source.cells if grader(c).get("solution")]
     assert code.count("raise NotImplementedError()") == len(solutions), path.stem
@@ -146,6 +151,16 @@ def test_the_instructor_notebook_scores_full_marks():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines()[-1] == "score: 3 / 3", result.stdout
+
+
+@pytest.mark.classroom
+@pytest.mark.notebooks
+def test_the_release_with_every_solution_filled_in_scores_full_marks(built_course: Path, tmp_path: Path):
+    nb = released(built_course)
+    for grade_id in ("group_limited_topk", "bias_update"):
+        solve(nb, grade_id, instructor_cell(grade_id))
+    grade = grade_of(nb, tmp_path)
+    assert (grade.score, grade.max_score) == (3, 3), grade.report()
 
 
 @pytest.mark.classroom
@@ -202,6 +217,7 @@ def test_grade_reports_a_notebook_it_cannot_grade(tmp_path: Path):
 
 # ---- the website's pages for teachers ----------------------------------------------------------------
 BOOK = ROOT / "book"
+SHOTS = BOOK / "_build" / "screenshots"
 LINK = re.compile(r"\]\((notebooks/\d\d_\w+)\.ipynb\)")
 ISSUE_TERMS = [  # the glossary's terms the course must define (issue #15)
     "MLA",
@@ -271,3 +287,77 @@ def test_readme_and_site_link_the_guide():
     assert "make classroom" in (ROOT / "README.md").read_text()
     assert "python -m r1mini.classroom grade" in (ROOT / "README.md").read_text()
     assert "(teaching.md)" in (BOOK / "intro.md").read_text()
+
+
+# ---- make classroom: the course and the slides -------------------------------------------------------
+@pytest.fixture(scope="module")
+def classroom(tmp_path_factory, run_notebook) -> Path:
+    """What `make classroom` writes (`python -m r1mini.classroom build`), from the chapters as
+    `run_notebook` executed them (the notebook and website tests share those runs)."""
+    pytest.importorskip("nbgrader", reason="the classroom extra: pip install -e '.[classroom]'")
+    executed = tmp_path_factory.mktemp("executed")
+    for path in CHAPTERS:
+        run = run_notebook(path)
+        assert run.error is None, f"{path.name} failed:\n{run.error}"
+        nbformat.write(run.notebook, executed / path.name)
+    out = tmp_path_factory.mktemp("classroom")
+    command = [sys.executable, "-m", "r1mini.classroom", "build", str(out), "--executed", str(executed)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return out
+
+
+@pytest.mark.classroom
+@pytest.mark.book
+def test_make_classroom_writes_source_release_gradebook_and_slides(classroom: Path):
+    for path in CHAPTERS:
+        for folder in ("source", "release"):
+            assert (classroom / folder / path.stem / path.name).exists(), (folder, path.stem)
+        assert (classroom / "slides" / f"{path.stem}.slides.html").exists(), path.stem
+    assert (classroom / "gradebook.db").exists()
+    assert (classroom / "assets" / "checkpoints").is_dir(), "the chapters open ../assets"
+
+
+@pytest.mark.classroom
+@pytest.mark.book
+@pytest.mark.parametrize("chapter", IDS)
+def test_slide_deck_opens_offline(chapter: str, classroom: Path, serve, browser):
+    from urllib.parse import urlparse
+
+    url = serve(classroom)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    failed: list[str] = []
+    foreign: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("requestfailed", lambda r: failed.append(f"{r.url} ({r.failure})"))
+    page.on(
+        "request",
+        lambda r: (
+            foreign.append(r.url)
+            if r.url.startswith(("http:", "https:", "ws:", "wss:"))
+            and urlparse(r.url).hostname != "127.0.0.1"
+            else None
+        ),
+    )
+    page.goto(f"{url}/slides/{chapter}.slides.html", wait_until="load")
+    page.wait_for_selector(".reveal.ready", timeout=30_000)
+    assert page.locator(".reveal .slides > section").count() > 3, "a deck of slides"
+    figures = page.locator(".plotly-graph-div")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.plotly-graph-div')].every(d => d.querySelector('.main-svg'))",
+        timeout=30_000,
+    )
+    assert figures.count() > 0, "the chapter's figures are in its deck"
+    page.evaluate("() => MathJax.startup.promise")  # MathJax has typeset the deck
+    markdown = [c.source for c in nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4).cells]
+    if any("$" in text for text in markdown):
+        assert page.locator("mjx-container").count() > 0, "MathJax rendered no math"
+    page.keyboard.press("ArrowRight")  # the next slide
+    page.wait_for_timeout(300)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"slides-{chapter}.png"))
+    assert not errors, f"page errors: {errors}"
+    assert not failed, f"failed requests: {failed}"
+    assert not foreign, f"requests that left 127.0.0.1: {foreign}"
+    page.close()

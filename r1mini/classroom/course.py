@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,7 +121,9 @@ def read_submission(path: Path, source: Path = NOTEBOOKS) -> Path:
     if path.is_dir() or path.suffix != ".ipynb":
         raise GradingError(f"{path}: not a notebook (expected a chapter's .ipynb file)")
     try:
-        nbformat.validate(nbformat.read(path, as_version=4))
+        with warnings.catch_warnings():  # nbformat's warnings would break the one-line report
+            warnings.simplefilter("ignore")
+            nbformat.validate(nbformat.read(path, as_version=4))
     except Exception as e:  # nbformat raises several kinds (JSON, schema, version)
         raise GradingError(f"{path}: not a valid notebook ({type(e).__name__}: {e})".splitlines()[0]) from e
     instructor = source / path.name
@@ -146,9 +149,13 @@ def grade(path: Path, source: Path = NOTEBOOKS) -> Grade:
         api = nbgrader_api(root)
         env = {name: os.environ.pop(name) for name in ("R1MINI_SITE", "R1MINI_ANSWERS") if name in os.environ}
         try:  # graded as a learner runs it, not as the website build does
-            _check(api.autograde(chapter, STUDENT), f"autograde {path}")
+            result = api.autograde(chapter, STUDENT)
         finally:
             os.environ.update(env)
+        if not result["success"]:  # e.g. a learner deleted a graded cell
+            errors = [line for line in result.get("log", "").splitlines() if "[ERROR]" in line]
+            reason = errors[0].split("[ERROR]", 1)[1].strip() if errors else "see nbgrader's log"
+            raise GradingError(f"{path}: nbgrader could not autograde it: {reason}")
         with Gradebook(api.coursedir.db_url, COURSE_ID) as gradebook:
             notebook = gradebook.find_submission_notebook(chapter, chapter, STUDENT)
             scores = {g.name: (float(g.score), float(g.max_score)) for g in notebook.grades}
