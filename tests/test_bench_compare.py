@@ -64,5 +64,5 @@ def test_each_phase_runs_against_transformers(checkpoint, capsys, monkeypatch):
     table = [line for line in out.splitlines() if line.startswith("| ")]
     assert len(table) == 4  # header + train, prefill, decode1
     assert "tokens identical" in table[-1]
-    difference = float(table[2].split("max |logit diff| ")[1].split()[0])
+    difference = float(table[2].split("largest logit difference ")[1].split()[0])
     assert difference <= 1e-4

@@ -9,6 +9,7 @@ import torch
 from r1mini import ModelConfig, Transformer, count_parameters, kv_cache_bytes_per_token, weight_bytes
 from r1mini.accounting import meta_model
 from r1mini.deployment import (
+    CACHE_KINDS,
     SCHEMES,
     Hardware,
     all_to_all_bytes,
@@ -246,3 +247,12 @@ def test_a_streamed_prefill_reads_every_block_once_and_holds_one():
     assert cost["read_seconds"] == pytest.approx(blocks / 4e9)
     assert cost["seconds"] == pytest.approx(cost["read_seconds"] + cost["flops"] / 2e12)
     assert cost["held_bytes"] == streamed_weight_bytes(config) + 512 * 70_272
+
+
+def test_memory_plans_take_every_cache_the_accounting_counts():
+    """Every kind `kv_cache_bytes_per_token` counts can be planned for, at its own bytes per token."""
+    v3 = ModelConfig.preset("deepseek-v3-671b")
+    kv = kv_cache_bytes_per_token(v3)
+    assert set(CACHE_KINDS) == set(kv)
+    for kind, nbytes in kv.items():
+        assert memory_plan(v3, 8, 141e9, cache=kind).kv_bytes_per_token == nbytes

@@ -94,3 +94,13 @@ def wrap(fn, taken, name):
         return fn(*args, **kwargs)
 
     return recorded
+
+
+def test_no_tokens_give_no_rows():
+    """An expert-parallel process may receive no tokens at all: zero rows in, zero rows out."""
+    _, tensors = inputs(4, 96, 64, 8, 2, torch.float32)
+    tensors[:2] = [t[:0] for t in tensors[:2]]  # x [0, d], gate weights [0, k]
+    ids = torch.zeros(0, 2, dtype=torch.long)
+    got = run(experts.moe_experts_grouped, ids, tensors, torch.zeros(0, 96))
+    assert got[0].shape == (0, 96)
+    assert all(g.abs().sum() == 0 for g in got[1:])  # no gradient from no tokens

@@ -191,7 +191,7 @@ def prefill_phase(args: argparse.Namespace) -> Row:
         return theirs(input_ids=tokens, attention_mask=mask, use_cache=True).logits
 
     difference = (ours_prefill() - theirs_prefill())[mask].abs().max().item()
-    check = f"max |logit diff| {difference:.1e}"
+    check = f"largest logit difference {difference:.1e}"
     shape = "x".join(map(str, tokens.shape))
     return timed(f"prefill ({shape})", "transformers", ours_prefill, theirs_prefill, args, check)
 

@@ -28,11 +28,11 @@ from r1mini.config import ModelConfig
 from r1mini.fp8_format import activation_nbytes, weight_nbytes
 
 Precision = Literal["bf16", "fp8"]
-CacheKind = Literal["absorbed_mla", "naive_mla", "mha"]
+CacheKind = Literal["absorbed_mla", "naive_mla", "mha", "mha_v3_heads"]  # kv_cache_bytes_per_token
 PRECISIONS: tuple[Precision, ...] = ("bf16", "fp8")
 Wire = Literal["fp32", "bf16", "fp8"]  # numbers sent between processes
 WIRES: tuple[Wire, ...] = ("fp32", "bf16", "fp8")
-CACHE_KINDS: tuple[CacheKind, ...] = ("absorbed_mla", "naive_mla", "mha")
+CACHE_KINDS: tuple[CacheKind, ...] = ("absorbed_mla", "naive_mla", "mha", "mha_v3_heads")
 
 
 def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:

@@ -99,7 +99,7 @@ def moe_experts_grouped(
         h = x.repeat_interleave(topk, dim=0)[:, :, None]  # [N·k, d, 1]: each pair's token
         gate, up = (torch.bmm(w.index_select(0, flat), h) for w in (w1, w3))  # [N·k, I, 1] each
         y = torch.bmm(w2.index_select(0, flat), F.silu(gate) * up)  # [N·k, d, 1]
-        return (y.view(n_tokens, topk, -1) * weights[..., None]).sum(dim=1).to(x.dtype)  # [N, d]
+        return (y.view(n_tokens, topk, x.shape[1]) * weights[..., None]).sum(dim=1).to(x.dtype)  # [N, d]
     order = flat.argsort(stable=True)  # [N·k]: pairs sorted by expert
     token = order // topk  # [N·k]: each sorted pair's token
     counts = torch.bincount(flat, minlength=w1.shape[0])  # [E]: pairs per expert

@@ -14,7 +14,6 @@ from plotly.subplots import make_subplots
 from r1mini.accounting import human
 from r1mini.config import ModelConfig
 from r1mini.deployment import (
-    CACHE_KINDS,
     Hardware,
     Precision,
     decode_step,
@@ -25,7 +24,7 @@ from r1mini.deployment import (
 from r1mini.viz.style import HEATMAP_SCALE, OKABE_ITO, styled
 from r1mini.viz.widgets import Interactive
 
-CACHE_LABELS = {
+CACHE_LABELS = {  # the caches drawn (naive MLA caches what MHA with V3's heads caches)
     "absorbed_mla": "MLA, absorbed (latent cache)",
     "naive_mla": "MLA, naive (expanded K, V)",
     "mha": "equivalent MHA",
@@ -56,7 +55,7 @@ def memory_figure(
     contexts = np.unique(np.geomspace(256, config.max_seq_len, 60).astype(int))
     fig = go.Figure()
     plans = {}
-    for kind, color in zip(CACHE_KINDS, OKABE_ITO, strict=False):
+    for kind, color in zip(CACHE_LABELS, OKABE_ITO, strict=False):
         plan = memory_plan(config, n_gpus, memory_gb * 1e9, batch, context, precision, kind)
         plans[kind] = plan
         needed = (plan.weight_bytes + batch * contexts * plan.kv_bytes_per_token) / 1e9
