@@ -65,14 +65,14 @@ def record(notebooks: list[Path], out: Path = RECORD) -> dict:
             "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         }
         print(f"{notebook.stem}: {seconds:.1f} s (load average {load:.2f} before)", flush=True)
-    data["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}"
-    data["how"] = (
-        "python -m r1mini.classroom time: each chapter run top to bottom on a fresh kernel by "
-        "nbclient, as the tests run it; load_before is the 1-minute load average just before"
-    )
-    data["chapters"] = dict(sorted(data["chapters"].items()))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=1) + "\n")
+        data["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}"
+        data["how"] = (
+            "python -m r1mini.classroom time: each chapter run top to bottom on a fresh kernel by "
+            "nbclient, as the tests run it; load_before is the 1-minute load average just before"
+        )
+        data["chapters"] = dict(sorted(data["chapters"].items()))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(data, indent=1) + "\n")  # after each chapter: a stop keeps the rest
     return data
 
 
@@ -90,5 +90,6 @@ def chapter_times(chapter: str, record_path: Path = RECORD) -> None:
     )
     print(
         f"Time to run: {entry['run_s']:.0f} s top to bottom, measured on {data['machine']} "
-        f"({entry['measured']}, `python -m r1mini.classroom time`)."
+        f"(load average {entry['load_before']:.1f} before; {entry['measured']}, "
+        "`python -m r1mini.classroom time`)."
     )
