@@ -149,7 +149,9 @@ def grade(path: Path, source: Path = NOTEBOOKS) -> Grade:
         api = nbgrader_api(root)
         env = {name: os.environ.pop(name) for name in ("R1MINI_SITE", "R1MINI_ANSWERS") if name in os.environ}
         try:  # graded as a learner runs it, not as the website build does
-            result = api.autograde(chapter, STUDENT)
+            with warnings.catch_warnings():  # nbgrader's own SQLAlchemy session warnings
+                warnings.filterwarnings("ignore", module="nbgrader")
+                result = api.autograde(chapter, STUDENT)
         finally:
             os.environ.update(env)
         if not result["success"]:  # e.g. a learner deleted a graded cell
