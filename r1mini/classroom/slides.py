@@ -81,6 +81,7 @@ def write_deck(executed: Path, out: Path) -> Path:
     exporter = SlidesExporter(extra_template_basedirs=[str(TEMPLATE.parent)], template_name=TEMPLATE.name)
     exporter.reveal_url_prefix = "vendor/reveal.js"
     exporter.reveal_scroll = True
+    exporter.reveal_theme = "white"  # its font ships with reveal.js ("simple" fetches Google Fonts)
     html, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": executed.stem}})
     deck = out / f"{executed.stem}.slides.html"
     deck.write_text(html)
