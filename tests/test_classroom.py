@@ -350,7 +350,8 @@ def test_slide_deck_opens_offline(chapter: str, classroom: Path, serve, browser)
     )
     assert figures.count() > 0, "the chapter's figures are in its deck"
     page.evaluate("() => MathJax.startup.promise")  # MathJax has typeset the deck
-    markdown = [c.source for c in nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4).cells]
+    cells = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4).cells
+    markdown = [c.source for c in cells if c.cell_type == "markdown"]
     if any("$" in text for text in markdown):
         assert page.locator("mjx-container").count() > 0, "MathJax rendered no math"
     page.keyboard.press("ArrowRight")  # the next slide
