@@ -4,16 +4,20 @@
 # Also: `make test-fast` runs the unit tier only (no notebooks, website, sm_90 compiles, bench, CLI,
 #   end-to-end runs): a check of a small change in well under a minute.
 # Also: `make lab` opens JupyterLab on notebooks/, `make demo` prints what DeepSeek-V3 671B is made of.
+# `make classroom` writes the course for teachers into book/_build/classroom: nbgrader's source/
+#   (instructor notebooks) and release/ (student notebooks), gradebook.db, and slides/ (reveal.js).
 # TORCH pins the PyTorch wheel installed before everything else (the CPU build where one is local).
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 
-.PHONY: book lab demo test test-fast test-slow lint clean
+CLASSROOM ?= book/_build/classroom
+
+.PHONY: book lab demo classroom test test-fast test-slow lint clean
 
 # the unit tier: what `make test-fast` runs (the markers are registered in pyproject.toml)
-UNIT := not slow and not notebooks and not book and not compile and not bench and not cli and not integration and not distributed
+UNIT := not slow and not notebooks and not book and not compile and not bench and not cli and not integration and not distributed and not classroom
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +26,27 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,book,onnx]"
 	touch $@
 
+# nbgrader (the classroom extra): `make classroom` and the classroom tests need it
+$(VENV)/.classroom: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[classroom]"
+	touch $@
+
 book: $(VENV)/.installed
 	PYTHON=$(PY) book/build.sh
 	@echo "Open book/_build/html/index.html in a browser."
 
+# LAB_ARGS: e.g. "--ip 0.0.0.0 --port 8888 --no-browser" on a shared server. As root (a container, a
+# fresh cloud machine) Jupyter refuses to start unless told --allow-root.
+LAB_ARGS ?=
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[lab]"
-	$(PY) -m jupyter lab notebooks/
+	$(PY) -m jupyter lab $(ALLOW_ROOT) $(LAB_ARGS) notebooks/
+
+classroom: $(VENV)/.classroom
+	$(PY) -m r1mini.classroom build $(CLASSROOM)
+	@echo "Grade a submission: $(PY) -m r1mini.classroom grade NOTEBOOK.ipynb"
 
 demo: $(VENV)/.installed
 	$(PY) -m r1mini info deepseek-v3-671b
@@ -37,7 +55,7 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: lint
+test: lint $(VENV)/.classroom
 	$(PY) -m pytest -q
 
 test-fast: lint

@@ -19,7 +19,7 @@ PYTHON="$python" "$book/vendor.sh"
 export R1MINI_SITE=1   # chapters executed here compute their views' states for the site (r1mini.viz.site)
 src="$(mktemp -d)"
 trap 'rm -rf "$src"' EXIT
-cp -r "$book/_config.yml" "$book/_toc.yml" "$book/intro.md" "$book/_vendor" "$src/"
+cp -r "$book/_config.yml" "$book/_toc.yml" "$book"/*.md "$book/_vendor" "$src/"   # pages: intro, teaching, glossary
 mkdir -p "$src/notebooks"
 if [[ -n "${EXECUTED:-}" ]]; then
     for nb in "$root"/notebooks/*.ipynb; do   # every chapter, each one executed

@@ -7,12 +7,18 @@ Triton kernel, through `pytest.importorskip`) need the triton package: where it 
 of r1mini without it. Tests compute on tiny tensors with one thread: two threads gain nothing there, and on a
 2-core machine that runs anything else they wait on each other (a test tier measured 30× slower).
 Chapter notebooks are executed once per test session (`run_notebook`): the notebook tests
-check those runs and the website test builds the book from the same executed notebooks.
+check those runs and the website and slides tests build from the same executed notebooks, which
+they open in headless Chromium (`browser`, Debian's, driven by Playwright) from a local server
+(`serve`).
 """
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
+import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -99,3 +105,54 @@ def run_notebook() -> Callable[[Path], Executed]:
         return runs[path]
 
     return run
+
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def serve() -> Iterator[Callable[[Path], str]]:
+    """`serve(folder)` starts a local HTTP server of `folder` and returns its URL (127.0.0.1);
+    every server stops at the end of the session."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(folder: Path) -> str:
+        handler = functools.partial(QuietHandler, directory=str(folder))
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+    yield start
+    for httpd in servers:
+        httpd.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install it with "
+            "`apt-get update && apt-get install -y chromium` (or set CHROMIUM=/path/to/chromium)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
