@@ -188,7 +188,7 @@ def play_to_the_end(page, figure, index: int) -> None:
     page.wait_for_function(
         "([gd, last]) => gd.layout.sliders[0].active === last",
         arg=[figure.element_handle(), len(labels) - 1],
-        timeout=len(labels) * 400 + 10_000,
+        timeout=len(labels) * 1_000 + 20_000,  # each frame redraws every trace: slow on a busy CPU
     )
 
 
