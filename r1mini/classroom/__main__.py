@@ -44,8 +44,7 @@ def executed_chapters(notebooks: list[Path], out: Path) -> list[Path]:
 def build(out: Path, executed: Path | None) -> None:
     from r1mini.classroom.slides import build_slides
 
-    course.build_course(out)
-    course.link_assets(out)  # the decks in out/slides show ../assets/*.svg
+    course.build_course(out)  # with out/assets, which the decks in out/slides show as ../assets/*.svg
     print(f"nbgrader course: {out / 'source'} (instructor), {out / 'release'} (students)")
     with tempfile.TemporaryDirectory() as tmp:
         if executed is None:
