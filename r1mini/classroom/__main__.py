@@ -68,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "build":
+        if args.executed is not None:
+            missing = [p.name for p in course.chapters() if not (args.executed / p.name).exists()]
+            if missing:
+                print(f"build: --executed {args.executed} lacks {', '.join(missing)}", file=sys.stderr)
+                return 2
         build(args.out.resolve(), args.executed)
     elif args.command == "grade":
         try:
