@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev,book]"
+	$(PY) -m pip install --quiet -e ".[dev,book,onnx]"
 	touch $@
 
 # nbgrader (the classroom extra): `make classroom` and the classroom tests need it

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Build the r1mini website into OUT/_build/html (OUT defaults to book/): vendor the JavaScript from
-# npm (vendor.sh: MathJax), stage book/ + notebooks/ + assets/ in one source folder, execute every chapter
-# (a failing cell or any Sphinx warning fails the build), then check the site loads no script from
-# the network. Installs nothing: `pip install -e ".[book]"` provides the Python side.
+# npm (vendor.sh: MathJax, plotly.js, onnxruntime-web), export the live panel's checkpoints to
+# ONNX beside its tokenizer and script (`python -m r1mini.viz.live`, into _static/live/), stage
+# book/ + notebooks/ + assets/ in one source folder, execute every chapter (a failing cell or any
+# Sphinx warning fails the build), then check the site loads no script from the network. Installs
+# nothing: `pip install -e ".[book,onnx]"` provides the Python side.
 # EXECUTED=DIR takes the chapters from DIR already executed (the tests run each chapter once and
 # build from those runs) instead of executing them again.
 #   PYTHON=.venv/bin/python book/build.sh [OUT]
@@ -13,6 +15,7 @@ out="$(mkdir -p "${1:-$book}" && cd "${1:-$book}" && pwd)"
 python="${PYTHON:-python3}"
 
 PYTHON="$python" "$book/vendor.sh"
+"$python" -m r1mini.viz.live "$book/_vendor/_static/live"   # build outputs: _vendor/ is not committed
 export R1MINI_SITE=1   # chapters executed here compute their views' states for the site (r1mini.viz.site)
 src="$(mktemp -d)"
 trap 'rm -rf "$src"' EXIT

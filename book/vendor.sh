@@ -6,6 +6,8 @@
 # shows widgets as static figures, so it loads no widget manager: myst-nb's default would fetch
 # require.js and @jupyter-widgets/html-manager from a CDN, and require.js would also capture
 # plotly.js as an AMD module (no `window.Plotly`), so `nb_ipywidgets_js` is empty.
+# onnxruntime-web runs the live panel's model in the page (r1mini/viz/live.js): only its WASM
+# build, `ort.wasm.min.js` with the SIMD `.wasm` and the `.mjs` that loads it, into vendor/ort/.
 # Not under book/_static: Jupyter Book adds every .js file there to every page.
 # Idempotent: does nothing when the pinned versions are already there.
 set -euo pipefail
@@ -13,7 +15,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 dest="$here/_vendor/_static/vendor"
 python="${PYTHON:-python3}"
 plotly="$("$python" -c 'from plotly.offline import get_plotlyjs_version as v; print(v())')"
-packages=(mathjax@3.2.2 "plotly.js-dist-min@$plotly")
+packages=(mathjax@3.2.2 "plotly.js-dist-min@$plotly" onnxruntime-web@1.31.1)
 if [[ -f "$dest/VERSIONS" && "$(cat "$dest/VERSIONS")" == "${packages[*]}" ]]; then
     exit 0
 fi
@@ -28,9 +30,13 @@ unpack() {  # unpack <npm spec> <folder>: `npm pack` the package and extract it 
 }
 unpack "${packages[0]}" mathjax
 unpack "${packages[1]}" plotly
+unpack "${packages[2]}" ort
 rm -rf "$dest"
 mkdir -p "$dest"
 cp -r "$tmp/mathjax/es5" "$dest/mathjax"
 cp "$tmp/plotly/plotly.min.js" "$dest/plotly.min.js"
+mkdir -p "$dest/ort"
+cp "$tmp/ort/dist/ort.wasm.min.js" "$tmp/ort/dist/ort-wasm-simd-threaded.mjs" \
+    "$tmp/ort/dist/ort-wasm-simd-threaded.wasm" "$dest/ort/"
 echo "${packages[*]}" > "$dest/VERSIONS"
 echo "vendored into $dest: ${packages[*]}"

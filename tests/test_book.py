@@ -1,7 +1,9 @@
 """The website: `book/build.sh` builds it (from the executed chapters; any warning fails), then headless
 Chromium opens every chapter from a local server and checks it works offline: plotly figures draw
 their traces, widgets show their static figures, MathJax typesets the math, no page error, no
-failed request, no request leaves 127.0.0.1, and no page loads a script from the network.
+failed request, no request leaves 127.0.0.1, and no page loads a script from the network. The live
+panel of chapter 00 runs the exported checkpoints in the page: its greedy answers to held-out
+questions equal `generate_text`'s, and bad input gets r1mini's own message.
 
 Chromium is Debian's (`apt-get install -y chromium`), driven by Playwright's Python package, which
 must never download a browser of its own. Screenshots go to book/_build/screenshots/.
@@ -252,3 +254,165 @@ def test_every_control_works_offline(chapter: str, server: str, browser, answers
     page.screenshot(path=str(SCREENSHOTS / f"{chapter}-operated.png"), full_page=True)
     assert not errors, f"page errors: {errors}"
     page.close()
+
+
+# ---- the live panel: the trained model in the reader's browser (chapter 00) ------------------------
+LIVE_CASES = [("r1", 0), ("r1", 1), ("r1", 2), ("r1-zero", 3), ("base", 4)]  # (model, held-out question)
+LIVE_TIMEOUT_MS = 240_000  # one response, recomputed token by token in the page (WASM, 2 cores shared)
+
+
+@pytest.fixture(scope="module")
+def live_page(server: str, browser):
+    """Chapter 00 with its panel ready; collects page errors and requests leaving the machine."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    foreign: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def on_request(request) -> None:
+        host = urlparse(request.url).hostname
+        if request.url.startswith(("http:", "https:", "ws:", "wss:")) and host != "127.0.0.1":
+            foreign.append(request.url)
+
+    page.on("request", on_request)
+    page.goto(f"{server}/notebooks/00_welcome.html", wait_until="load")
+    page.wait_for_function("() => document.getElementById('r1-live-status').dataset.kind === 'ready'")
+    page.locator("#r1-live").scroll_into_view_if_needed()
+    yield page, errors, foreign
+    page.close()
+
+
+def run_live(page, model: str, problem: str, temperature: float = 0.0) -> str:
+    """Type `problem`, choose `model`, press Run; the status's kind when the panel is done."""
+    page.fill("#r1-live-prompt", problem)
+    page.select_option("#r1-live-model", model)
+    page.fill("#r1-live-temperature", str(temperature))
+    page.evaluate("() => { document.getElementById('r1-live-status').dataset.kind = ''; }")
+    page.click("#r1-live-run")
+    page.wait_for_function(
+        "() => ['done', 'error'].includes(document.getElementById('r1-live-status').dataset.kind)",
+        timeout=LIVE_TIMEOUT_MS,
+    )
+    return page.get_attribute("#r1-live-status", "data-kind")
+
+
+def test_live_panel_answers_as_generate_text(live_page):
+    """Held-out questions typed into the panel: the streamed greedy text is generate_text's, character
+    for character; the rewards are the rules'; the routing heatmap shows the reader's tokens."""
+    from r1mini.io import load
+    from r1mini.io.onnx_export import SHIPPED
+    from r1mini.reasoning import generate_tasks, generate_text
+    from r1mini.reasoning.template import render_prompt
+    from r1mini.reasoning.tokenizer import split_tokens
+    from r1mini.viz.live import verdict
+
+    page, errors, foreign = live_page
+    tasks = generate_tasks("arithmetic", 8, seed=7, split="test", difficulty=4)
+    models = {name: load(SHIPPED / name) for name in {m for m, _ in LIVE_CASES}}
+    timings = []
+    for model, question in LIVE_CASES:
+        problem = tasks[question].prompt
+        assert run_live(page, model, problem) == "done", page.text_content("#r1-live-status")
+        want = generate_text(models[model], [problem], temperature=0)[0]
+        got = page.text_content("#r1-live-output")
+        assert got == want, (model, problem)
+        parts = page.eval_on_selector_all("#r1-live-output span", "s => s.map(e => e.dataset.part)")
+        if "</think>" in want and want.split("</think>", 1)[1]:
+            assert parts[-1] == "answer" and parts[0] == "thinking", parts
+        shown = {
+            e["name"]: e["value"]
+            for e in page.eval_on_selector_all(
+                "[data-reward]", "d => d.map(e => ({name: e.dataset.reward, value: e.dataset.value}))"
+            )
+        }
+        expected = verdict(problem, want)
+        assert shown == {name: f"{value:g}" for name, (value, _) in expected.items()}, (shown, expected)
+        labels = page.evaluate("() => document.getElementById('r1-live-routing').data[0].y")
+        tokens = split_tokens(render_prompt(problem))
+        assert labels == [f"{i}:{t!r}" for i, t in enumerate(tokens)]
+        attention = page.evaluate("() => document.getElementById('r1-live-attention').data[0].z.length")
+        assert attention == len(tokens)
+        status = page.locator("#r1-live-status")
+        timings.append(
+            {
+                "model": model,
+                "problem": problem,
+                "tokens": int(status.get_attribute("data-tokens")),
+                "load_ms": float(status.get_attribute("data-load-ms")),
+                "first_token_ms": float(status.get_attribute("data-first-token-ms")),
+                "tokens_per_second": float(status.get_attribute("data-tokens-per-second")),
+            }
+        )
+    page.select_option("#r1-live-span", "all")
+    rows = page.evaluate("() => document.getElementById('r1-live-routing').data[0].y.length")
+    assert rows > len(tokens)  # the prompt and the response
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#r1-live").screenshot(path=str(SCREENSHOTS / "00_welcome-live.png"))
+    (SCREENSHOTS / "live_timing.json").write_text(json.dumps(timings, indent=1))
+    print(json.dumps(timings, indent=1))
+    assert not errors, f"page errors: {errors}"
+    assert not foreign, f"requests that left 127.0.0.1: {foreign}"
+
+
+def test_live_panel_says_what_is_wrong_with_bad_input(live_page):
+    from r1mini.viz.live import check_prompt
+
+    page, errors, _ = live_page
+    for problem in ("", "   ", "compute 4é+5", "what is 3<4", "1" * 600):
+        assert run_live(page, "r1", problem) == "error", problem
+        assert page.text_content("#r1-live-status") == check_prompt(problem, 512)[1]
+    assert not errors, f"page errors: {errors}"
+
+
+def test_live_panel_samples_with_temperature(live_page):
+    page, errors, _ = live_page
+    assert run_live(page, "r1", "compute 5071+968", temperature=1.2) == "done"
+    assert page.text_content("#r1-live-output").startswith("<think>\n")
+    assert "temperature 1.2" in page.text_content("#r1-live-status")
+    assert not errors, f"page errors: {errors}"
+
+
+def test_the_pages_tokenizer_and_rules_are_r1minis(live_page):
+    """The page's tokenizer, arithmetic and format rule against r1mini's, on random and edge cases."""
+    import random
+
+    from r1mini.reasoning.rewards import format_reward
+    from r1mini.reasoning.tokenizer import CHARACTERS, SPECIAL_TOKENS, encode
+    from r1mini.viz.live import expected_answer
+
+    page, _, _ = live_page
+    rng = random.Random(0)
+    alphabet = [*CHARACTERS, *SPECIAL_TOKENS, "<", "|", "</think"]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(300)]
+    got = page.evaluate(
+        "texts => texts.map(t => { try { return r1live.encode(r1live.state.spec, t); }"
+        " catch (e) { return null; } })",
+        texts,
+    )
+    for text, ids in zip(texts, got, strict=True):
+        try:
+            want = encode(text)
+        except ValueError:
+            want = None
+        assert ids == want, text
+    responses = [
+        "<think>\n1+2=3 c0\n</think>\n<answer>3</answer>",
+        "<think>x</think><answer>3</answer> more",
+        "<answer>3</answer><think>x</think>",
+        " <think></think>\n<answer></answer><eos><pad>",
+        "",
+        "<think><think></think><answer>1</answer>",
+        *texts[:100],
+    ]
+    rules = page.evaluate("rs => rs.map(r => r1live.formatReward(r1live.state.spec, r))", responses)
+    for response, (value, reason) in zip(responses, rules, strict=True):
+        want = format_reward(response)
+        assert value == want.value, (response, reason, want)
+        if not reason.startswith("text "):  # Python quotes the stray text with repr, the page with JSON
+            assert reason == want.reason
+    prompts = ["compute 478+56", "compute 502-38", " 12*(3+4)--2", "compute 4+", "sort 1 2", "(1+2"]
+    values = page.evaluate(
+        "ps => ps.map(p => { const v = r1live.expectedAnswer(p); return v === null ? null : v.toString(); })",
+        prompts,
+    )
+    assert values == [None if (v := expected_answer(p)) is None else str(v) for p in prompts]

@@ -1,6 +1,7 @@
 """The routed experts without a loop over experts (`moe_experts_grouped`: PyTorch's grouped matmul,
-a padded batched matmul, or gathered weights for a few pairs) equal the loop of
-`moe_experts_reference`, forward and backward, in fp32 and bf16."""
+a padded batched matmul, or gathered weights for a few pairs; `moe_experts_dense`: every expert on
+every token, the form a graph export takes) equal the loop of `moe_experts_reference`, forward and
+backward, in fp32 and bf16."""
 
 import sys
 
@@ -86,6 +87,31 @@ def test_unused_experts_and_a_crowded_one():
     loop = run(experts.moe_experts_reference, ids, tensors, grad_out)
     for g, e in zip(got, loop, strict=True):
         assert (g - e).abs().max() <= 1e-5 * max(1.0, e.abs().max().item())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}x{c[1]}-e{c[3]}k{c[4]}" for c in CASES])
+def test_dense_experts_equal_the_loop(case):
+    """Every expert on every token, weighted by the routing (0 where not chosen), is the loop's sum."""
+    *shape, _ = case
+    ids, tensors = inputs(*shape, torch.float32, seed=5)
+    grad_out = torch.randn(shape[0], shape[1], generator=torch.Generator().manual_seed(4))
+    got = run(experts.moe_experts_dense, ids, tensors, grad_out)
+    loop = run(experts.moe_experts_reference, ids, tensors, grad_out)
+    for g, e in zip(got, loop, strict=True):
+        assert (g - e).abs().max() <= 1e-5 * max(1.0, e.abs().max().item())
+
+
+def test_export_takes_the_dense_experts(monkeypatch):
+    """While a model is traced for export, the dispatch takes the dense form, whose shapes follow
+    from the input's alone."""
+    taken = []
+    monkeypatch.setattr(experts, "moe_experts_dense", wrap(experts.moe_experts_dense, taken, "dense"))
+    ids, (x, weights, w1, w2, w3) = inputs(7, 96, 64, 8, 2, torch.float32)
+    experts.moe_experts(x, ids, weights, w1, w2, w3)
+    assert taken == []
+    monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)
+    experts.moe_experts(x, ids, weights, w1, w2, w3)
+    assert taken == ["dense"]
 
 
 def wrap(fn, taken, name):

@@ -7,7 +7,7 @@ imported only when a Triton kernel runs, and everything else here, the launch pl
 (`*_launch.py`) included, runs without it (`triton_available()`).
 """
 
-from r1mini.kernels.backend import current, triton_available, use, wants_triton
+from r1mini.kernels.backend import current, exporting, triton_available, use, wants_triton
 from r1mini.kernels.fp8 import (
     act_quant,
     act_quant_reference,
@@ -26,6 +26,7 @@ __all__ = [
     "act_quant",
     "act_quant_reference",
     "current",
+    "exporting",
     "fp8_gemm",
     "fp8_gemm_reference",
     "mla_attention",

@@ -76,3 +76,11 @@ def wants_triton(x: torch.Tensor) -> bool:
     if _current == "auto":
         return x.is_cuda and triton_available()
     return _current == "triton"
+
+
+def exporting() -> bool:
+    """Whether the model is being traced for export (`torch.export`, `torch.onnx.export(...,
+    dynamo=True)`): its ops must then keep every shape independent of tensor values. False on a
+    torch without `torch.compiler.is_exporting` (before 2.5), which cannot take that path anyway."""
+    is_exporting = getattr(torch.compiler, "is_exporting", None)
+    return bool(is_exporting and is_exporting())

@@ -5,7 +5,9 @@ V3 paper §2.1.2, eq. 12: `h'_t = u_t + Σ_i FFN_i^(s)(u_t) + Σ_i g_{i,t} FFN_i
 the routed sum. Each expert is `w2 · (silu(w1 · x) * (w3 · x))`. Expert weights are stacked so that
 one grouped GEMM can serve every expert at once: the Triton kernel on a GPU, `moe_experts_grouped`
 (PyTorch's grouped matmul, or a padded batched matmul) on the PyTorch path; `moe_experts_reference`
-loops over the experts, the plainest statement of the maths.
+loops over the experts, the plainest statement of the maths. `moe_experts_dense` runs every expert
+on every token and weights the outputs by the routing: no shape depends on the routing, which is
+what a graph export (`torch.export`, ONNX) needs, and it is taken while one traces the model.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from r1mini.kernels.backend import wants_triton
+from r1mini.kernels.backend import exporting, wants_triton
 
 
 def moe_experts_reference(
@@ -117,6 +119,28 @@ def moe_experts_grouped(
     return torch.zeros_like(x).index_add_(0, token, y.to(x.dtype))  # [N, d]
 
 
+def moe_experts_dense(
+    x: torch.Tensor,
+    ids: torch.Tensor,
+    weights: torch.Tensor,
+    w1: torch.Tensor,
+    w2: torch.Tensor,
+    w3: torch.Tensor,
+) -> torch.Tensor:
+    """`moe_experts_reference` (same arguments and result) with every expert applied to every token,
+    each output weighted by the token's gate weight for that expert (0 where it was not chosen).
+
+    E/k times the reference's FLOPs, but every shape follows from x's alone: nothing is counted,
+    sorted or indexed by the routing, so the graph traced for one sequence length serves any
+    (`torch.export` and ONNX export take this path: `backend.exporting()`)."""
+    n_experts = w1.shape[0]
+    mix = weights.new_zeros(x.shape[0], n_experts).scatter_add(1, ids, weights)  # [N, E]: g_{i,t}
+    gate = torch.einsum("nd,eid->nei", x, w1)  # [N, E, I]
+    up = torch.einsum("nd,eid->nei", x, w3)  # [N, E, I]
+    y = torch.einsum("nei,edi->ned", F.silu(gate) * up, w2)  # [N, E, d]: every expert's output
+    return torch.einsum("ne,ned->nd", mix.to(y.dtype), y).to(x.dtype)  # [N, d]
+
+
 def moe_experts(
     x: torch.Tensor,
     ids: torch.Tensor,
@@ -125,7 +149,10 @@ def moe_experts(
     w2: torch.Tensor,
     w3: torch.Tensor,
 ) -> torch.Tensor:
-    """`moe_experts_reference` through the chosen backend (same arguments and result)."""
+    """`moe_experts_reference` through the chosen backend (same arguments and result); the dense
+    form while the model is traced for export."""
+    if exporting():
+        return moe_experts_dense(x, ids, weights, w1, w2, w3)
     if wants_triton(x):
         from r1mini.kernels.moe_experts_triton import moe_experts_triton
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from r1mini.config import ModelConfig, yarn_mscale
+from r1mini.kernels.backend import exporting
 
 
 def yarn_inv_freq(config: ModelConfig) -> torch.Tensor:
@@ -74,8 +75,12 @@ class RotaryEmbedding(nn.Module):
 
     def angles(self, start: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """cos, sin [length, rope_dim/2] of positions `start .. start+length-1`: `forward`'s values,
-        sliced from `table` instead of recomputed at every decoding step."""
+        sliced from `table` instead of recomputed at every decoding step. A graph traced for export
+        computes the whole table and slices it, so that it serves any length."""
         end = start + length
+        if exporting():
+            cos, sin = self(torch.arange(self.max_seq_len, device=self.inv_freq.device))  # [max_seq_len, R/2]
+            return cos[start:end], sin[start:end]
         cos = None if self.table is None else self.table[0]
         if cos is None or cos.shape[0] < end or cos.device != self.inv_freq.device:
             size = min(max(end, 256, 2 * (0 if cos is None else cos.shape[0])), self.max_seq_len)

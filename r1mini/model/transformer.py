@@ -3,6 +3,13 @@
 V3 paper §2 (Figure 2). `Transformer(config)(tokens, start_pos)` returns logits for every position;
 calls with `start_pos > 0` continue from the KV cache left by earlier calls (incremental decoding).
 Build it under `torch.device("meta")` to get the full 671B model without allocating its weights.
+
+The same forward exports as a graph (`torch.export`, `torch.onnx.export(..., dynamo=True)`) for any
+sequence length: while it is traced (`r1mini.kernels.backend.exporting()`), the checks that read token
+values stay on the host (the caller's job, e.g. the tokenizer's), nothing is cached, the rotary
+table is sliced in the graph, and the routed experts take their dense form
+(`r1mini.kernels.moe_experts`), so no shape depends on the routing. `r1mini.io.onnx_export` exports
+the shipped checkpoints that way.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from torch import nn
 
 from r1mini import checks
 from r1mini.config import AttnImpl, ModelConfig
+from r1mini.kernels.backend import exporting
 from r1mini.model.block import Block
 from r1mini.model.mla import causal_mask
 from r1mini.model.moe import Experts, Gate, MoE, sequence_balance_loss
@@ -66,13 +74,14 @@ class Transformer(nn.Module):
             prompts); causality is always applied.
         use_cache: store this call's keys/values in each layer's KV cache, so that a later call
             can continue from position `start_pos + T`. Default: yes, except in a training forward
-            (training mode with gradients on), which never decodes after itself.
+            (training mode with gradients on), which never decodes after itself, and in a graph
+            traced for export.
         Returns logits [B, T, vocab] (and the final hidden states [B, T, dim] before the norm, which
         the MTP modules take, when `return_hidden`).
         """
         self._check_input(tokens, start_pos, attention_mask)
         if use_cache is None:
-            use_cache = not (self.training and torch.is_grad_enabled())
+            use_cache = not (self.training and torch.is_grad_enabled()) and not exporting()
         seq = tokens.shape[1]
         rope = self.rope.angles(start_pos, seq)  # cos, sin: [T, rope/2]
         mask = None if attention_mask is None else causal_mask(start_pos, seq, tokens.device, attention_mask)
@@ -178,7 +187,9 @@ class Transformer(nn.Module):
         batch, seq = tokens.shape
         if batch == 0 or seq == 0:
             raise ValueError(f"tokens must hold at least one sequence and one position; got {[batch, seq]}")
-        if tokens.device.type == "cpu":  # on an accelerator this check would stall it every step
+        # on an accelerator this check would stall it every step; a graph traced for export has no
+        # values to read (its caller checks the ids)
+        if tokens.device.type == "cpu" and not exporting():
             low, high = (int(t) for t in torch.aminmax(tokens))
             if low < 0 or high >= self.config.vocab_size:
                 vocab = self.config.vocab_size

@@ -39,7 +39,7 @@ TOKEN_TO_ID = {token: index for index, token in enumerate(VOCAB)}
 PAD_ID, BOS_ID, EOS_ID = TOKEN_TO_ID[PAD], TOKEN_TO_ID[BOS], TOKEN_TO_ID[EOS]
 
 # Longest first, so that no special token is cut short by another one it starts with.
-_SPECIALS_LONGEST_FIRST = sorted(SPECIAL_TOKENS, key=len, reverse=True)
+SPECIALS_LONGEST_FIRST = sorted(SPECIAL_TOKENS, key=len, reverse=True)
 
 
 def split_tokens(text: str) -> list[str]:
@@ -50,7 +50,7 @@ def split_tokens(text: str) -> list[str]:
     pieces = []
     position = 0
     while position < len(text):
-        special = next((s for s in _SPECIALS_LONGEST_FIRST if text.startswith(s, position)), None)
+        special = next((s for s in SPECIALS_LONGEST_FIRST if text.startswith(s, position)), None)
         piece = special or text[position]
         pieces.append(piece)
         position += len(piece)

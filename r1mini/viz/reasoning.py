@@ -53,7 +53,7 @@ def split_response(response: str) -> tuple[str, str]:
     return response[:cut], response[cut:]
 
 
-def _pieces_html(pieces: Sequence[tuple[str, Part]]) -> str:
+def pieces_html(pieces: Sequence[tuple[str, Part]]) -> str:
     """Consecutive pieces of the same part in one ``<span>``, text HTML-escaped."""
     spans: list[tuple[Part, str]] = []
     for piece, part in pieces:
@@ -68,7 +68,7 @@ def response_html(response: str) -> str:
     """One response as HTML: the thinking dimmed, the answer bold, tags shown as text."""
     thinking, answer = split_response(response)
     pieces = [(text, part) for text, part in ((thinking, "thinking"), (answer, "answer")) if text]
-    return f'<pre style="{TEXT_STYLE}">{_pieces_html(pieces)}</pre>'
+    return f'<pre style="{TEXT_STYLE}">{pieces_html(pieces)}</pre>'
 
 
 class StreamView:
@@ -148,7 +148,7 @@ class StreamView:
                 f'<div style="{CARD_STYLE}">'
                 f'<div style="font-size:13px;font-weight:bold;color:#0072B2">'
                 f"{html.escape(label)}</div>"
-                f'<pre style="{TEXT_STYLE}">{_pieces_html(pieces)}</pre>{foot}</div>'
+                f'<pre style="{TEXT_STYLE}">{pieces_html(pieces)}</pre>{foot}</div>'
             )
         return f'<div style="display:flex;flex-wrap:wrap;gap:10px">{"".join(cards)}</div>'
 
