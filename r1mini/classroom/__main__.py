@@ -44,8 +44,7 @@ def executed_chapters(notebooks: list[Path], out: Path) -> list[Path]:
 def build(out: Path, executed: Path | None) -> None:
     from r1mini.classroom.slides import build_slides
 
-    course.build_course(out)
-    course.link_assets(out)  # the decks in out/slides show ../assets/*.svg
+    course.build_course(out)  # with out/assets, which the decks in out/slides show as ../assets/*.svg
     print(f"nbgrader course: {out / 'source'} (instructor), {out / 'release'} (students)")
     with tempfile.TemporaryDirectory() as tmp:
         if executed is None:
@@ -69,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "build":
+        if args.executed is not None:
+            missing = [p.name for p in course.chapters() if not (args.executed / p.name).exists()]
+            if missing:
+                print(f"build: --executed {args.executed} lacks {', '.join(missing)}", file=sys.stderr)
+                return 2
         build(args.out.resolve(), args.executed)
     elif args.command == "grade":
         try:

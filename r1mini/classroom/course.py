@@ -3,7 +3,8 @@
 nbgrader does the work, with its own cell metadata and markers: a solution cell holds
 `### BEGIN SOLUTION` … `### END SOLUTION`, a grade cell holds `points` and, between
 `### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS`, the tests a learner never sees.
-`build_course` lays out an nbgrader course directory: `source/<chapter>/<chapter>.ipynb` (the
+`build_course` lays out an nbgrader course directory (with its `nbgrader_config.py`, so nbgrader's
+own commands work there too): `source/<chapter>/<chapter>.ipynb` (the
 instructor's notebook, copied from `notebooks/`) and `release/<chapter>/<chapter>.ipynb`, written by
 nbgrader's `generate_assignment` (solutions replaced by `raise NotImplementedError()`, hidden tests
 removed, grade cells locked), with the gradebook that remembers the removed tests. `grade` runs
@@ -76,8 +77,14 @@ def build_course(root: Path, notebooks: list[Path] | None = None) -> Path:
     `source/`, `release/` and `gradebook.db`. Returns `root`."""
     notebooks = chapters() if notebooks is None else notebooks
     root.mkdir(parents=True, exist_ok=True)
-    for folder in ("source", "release"):
-        link_assets(root / folder)
+    (root / "nbgrader_config.py").write_text(  # so nbgrader's own commands work in `root` too
+        "# The r1mini course: `nbgrader autograde CHAPTER`, `nbgrader generate_feedback CHAPTER`, … here.\n"
+        "c = get_config()  # noqa: F821 (nbgrader provides it)\n"
+        f"c.CourseDirectory.course_id = {COURSE_ID!r}\n"
+        f"c.Execute.timeout = {CELL_TIMEOUT_S}\n"
+    )
+    for folder in (root, root / "source", root / "release"):
+        link_assets(folder)
     api = nbgrader_api(root)
     for notebook in notebooks:
         folder = root / "source" / notebook.stem

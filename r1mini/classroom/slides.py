@@ -11,7 +11,8 @@ would fetch reveal.js, jQuery, require.js, MathJax 2 and mermaid from CDNs.
 The chapters carry no slide metadata of their own; `slide_metadata` gives it to the deck's copy:
 a markdown cell that opens with a `#`/`##` heading starts a slide, every other cell a subslide
 below it (reveal.js's vertical stack), and the graded exercises' solution and test cells are
-skipped (a deck is shown to the class).
+skipped (a deck is shown to the class). The live panel of chapters 00, 02 and 03 (`r1mini.viz.live`)
+is left out: on the website it runs ONNX exports of the checkpoints that a deck does not carry.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ TEMPLATE = Path(__file__).resolve().parent / "slides_template"
 REVEAL = "reveal.js@5.2.1"
 SITE_VENDOR = ROOT / "book" / "_vendor" / "_static" / "vendor"  # book/vendor.sh: MathJax, plotly.js
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+LIVE_PANEL = "r1-live-panel"  # r1mini.viz.live's panel, which runs the website's ONNX checkpoints
 
 
 def vendor(dest: Path, python: str = "python3") -> None:
@@ -68,6 +70,8 @@ def slide_metadata(nb) -> None:
             data = output.get("data", {})
             if WIDGET_VIEW in data and "text/html" in data:
                 del data[WIDGET_VIEW]
+        if cell.cell_type == "code":  # the live panel needs the website's ONNX models: not in a deck
+            cell.outputs = [o for o in cell.outputs if LIVE_PANEL not in str(o.get("data", {}))]
     nb.metadata.pop("widgets", None)
 
 
