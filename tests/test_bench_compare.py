@@ -3,6 +3,7 @@ other processes, and a small run of each phase against `transformers` (timings a
 asserted)."""
 
 import argparse
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -57,6 +58,7 @@ def test_each_phase_runs_against_transformers(checkpoint, capsys, monkeypatch):
     threads = torch.get_num_threads()
     phases = "train,prefill,decode1,grpo"
     small = ["--batch", "4", "--prompts", "4", "--new", "4", "--threads", str(threads), "--phases", phases]
+    small += ["--profile", "3"]
     args = parser.parse_args(["--checkpoint", str(checkpoint), "--rounds", "1", "--min-round", "0", *small])
     compare.run(args)
     out = capsys.readouterr().out
@@ -66,3 +68,6 @@ def test_each_phase_runs_against_transformers(checkpoint, capsys, monkeypatch):
     assert "tokens identical" in table[-1]
     difference = float(table[2].split("largest logit difference ")[1].split()[0])
     assert difference <= 1e-4
+    profiles = [line for line in out.splitlines() if "one call under the profiler" in line]
+    assert len(profiles) == 3 and all("ATen calls" in line for line in profiles)
+    assert re.search(r"forward \d+%, backward \d+%, optimizer \d+%", out)

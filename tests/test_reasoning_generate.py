@@ -11,9 +11,11 @@ from r1mini.bench.__main__ import main as bench
 from r1mini.bench.generate import cache_bytes_per_token
 from r1mini.reasoning import EOS_ID, PAD_ID, generate_tasks
 from r1mini.reasoning.generate import (
+    _sample,
     filter_logits,
     generate,
     generate_text,
+    sample_next,
     stream_print,
     text_stream,
 )
@@ -245,3 +247,15 @@ def test_the_generate_benchmark_runs(capsys):
     table = capsys.readouterr().out.splitlines()
     assert table[1].split()[:3] == ["attn", "batch", "cached"]
     assert [line.split()[:2] for line in table[3:]] == [["naive", "2"], ["absorb", "2"], ["auto", "2"]]
+
+
+def test_each_group_of_rows_draws_from_its_own_generator_in_row_order():
+    torch.manual_seed(0)
+    logits = torch.randn(7, 11)  # [B, V]
+    groups = torch.tensor([2, 0, 2, 1, 0, 2, 0])  # interleaved, as rows of a batch can be
+    seeds = (5, 6, 7)
+    drawn = _sample(logits, groups, [torch.Generator().manual_seed(s) for s in seeds], 1.3, None, 0.9)
+    for group, seed in enumerate(seeds):
+        rows = (groups == group).nonzero()[:, 0]  # this group's rows, in order
+        alone = sample_next(logits[rows], 1.3, None, 0.9, torch.Generator().manual_seed(seed))
+        assert drawn[rows].tolist() == alone.tolist()

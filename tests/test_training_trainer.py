@@ -10,6 +10,7 @@ from r1mini import ModelConfig, Transformer
 from r1mini.io import load
 from r1mini.reasoning import VOCAB_SIZE
 from r1mini.training import TIMING_METRICS, TrainConfig, Trainer
+from r1mini.training.loop import make_optimizer
 
 NANO = ModelConfig.preset("nano", vocab_size=VOCAB_SIZE)
 FAST = dict(batch_size=8, lr=1e-2, warmup_steps=2, eval_tasks=2, max_new_tokens=8, seed=1)
@@ -92,3 +93,25 @@ def test_bad_settings_are_refused():
         Trainer(Transformer(ModelConfig.preset("nano")), TrainConfig(), progress=False)
     with pytest.raises(ValueError, match="kinds="):
         dataclasses.replace(TrainConfig(), kinds=("poetry",))
+
+
+def test_the_fused_adamw_of_the_trainers_steps_like_the_for_loop_one():
+    config = TrainConfig(steps=1, **FAST)
+    models = nano(), nano()
+    fused = make_optimizer(models[0], config)
+    assert fused.defaults["fused"]
+    index = {id(p): i for i, p in enumerate(models[0].parameters())}
+    params = list(models[1].parameters())
+    groups = [
+        {**group, "params": [params[index[id(p)]] for p in group["params"]], "fused": False, "foreach": False}
+        for group in fused.param_groups
+    ]
+    loop = torch.optim.AdamW(groups)
+    tokens = torch.randint(0, VOCAB_SIZE, (2, 9))
+    for _ in range(3):
+        for model, optimizer in zip(models, (fused, loop), strict=True):
+            optimizer.zero_grad()
+            model(tokens).square().mean().backward()
+            optimizer.step()
+    for ours, reference in zip(*(m.parameters() for m in models), strict=True):
+        torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-6)

@@ -5,7 +5,8 @@ and, exported with `to_transformers`, as `transformers`' `DeepseekV3ForCausalLM`
 SDPA attention, grouped-matmul experts), both in fp32 on `--threads` threads:
 
 * train: one AdamW step on a batch of SFT examples (the masked next-token cross-entropy of
-  `r1mini.training.trainer`, no MTP), from the same weights and batch;
+  `r1mini.training.trainer`, no MTP), from the same weights and batch, with PyTorch's fused AdamW
+  on both sides (what r1mini's trainers and transformers' `Trainer` use by default);
 * prefill: a batch of left-padded prompts through the model, filling the KV cache;
 * decode: greedy generation of `--new` tokens after each prompt (prefill included), at batch 64 and
   batch 1, with no stop token, so both sides make the same number of tokens; they must be the same
@@ -18,6 +19,10 @@ Each phase is timed in interleaved rounds (`rounds.py`): the contenders alternat
 that other processes disturbed is run again or left out, and the table shows medians of the clean
 rounds and the speed-up, peer time / r1mini time. Before timing, the phase checks that both sides
 compute the same thing (logits, losses, tokens) and prints what it found.
+
+`--profile N` then shows where r1mini's side of each phase (not GRPO) spends its time: one call
+under PyTorch's profiler, its ATen calls, the N ops with the most CPU time of their own, and for
+the train step the forward, backward and optimizer shares (r1mini/kernels/PERF.md reads them).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.profiler import ProfilerActivity, profile, record_function
 
 from r1mini.bench.rounds import Timings, interleave, measure
 from r1mini.io.checkpoint import load
@@ -67,6 +73,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--group", type=int, default=8, help="GRPO responses per question (8 questions)")
     parser.add_argument("--grpo-new", type=int, default=96, help="GRPO response budget in tokens")
     parser.add_argument("--min-round", type=float, default=1.0, help="seconds a round lasts at least")
+    parser.add_argument(
+        "--profile", type=int, default=0, help="after timing, show r1mini's N costliest ops per phase"
+    )
     parser.add_argument(
         "--max-others",
         type=float,
@@ -141,7 +150,30 @@ def timed(
     times = interleave(
         {"r1mini": repeat(ours), peer: repeat(theirs)}, args.rounds, max_others=args.max_others
     )
+    if args.profile:
+        print(profiled(phase, ours, args.profile))
     return Row(phase, peer, times["r1mini"], times[peer], reps, check)
+
+
+PARTS = ("forward", "backward", "optimizer")  # the train step's parts, labelled for the profiler
+
+
+def profiled(phase: str, fn: Callable, top: int) -> str:
+    """Where one call of `fn` (r1mini's side of `phase`) spends its CPU time, by PyTorch's
+    profiler: its ATen calls, the `top` ops by CPU time of their own (share of the call's), and
+    the CPU time of each labelled part (`PARTS`) the call runs."""
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)  # µs
+    calls = sum(e.count for e in events if e.key.startswith("aten::"))
+    lines = [f"{phase}, r1mini, one call under the profiler: {total / 1e3:.1f} ms CPU, {calls} ATen calls"]
+    parts = {e.key: e.cpu_time_total for e in events if e.key in PARTS}
+    if parts:
+        lines.append("  " + ", ".join(f"{k} {v / total:.0%}" for k, v in parts.items()))
+    ops = sorted((e for e in events if e.key not in PARTS), key=lambda e: -e.self_cpu_time_total)[:top]
+    lines += [f"  {e.key:<52} {e.self_cpu_time_total / total:6.1%} {e.count:6d} calls" for e in ops]
+    return "\n".join(lines)
 
 
 def train_phase(args: argparse.Namespace) -> Row:
@@ -151,14 +183,17 @@ def train_phase(args: argparse.Namespace) -> Row:
     losses: dict[str, float] = {}  # each side's loss at its latest step
 
     def step(name: str, model: torch.nn.Module, logits: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
         model.train()
 
         def run() -> None:
             optimizer.zero_grad(set_to_none=True)
-            loss = masked_cross_entropy(logits(tokens)[:, :-1], tokens[:, 1:], weights[:, 1:])
-            loss.backward()
-            optimizer.step()
+            with record_function("forward"):
+                loss = masked_cross_entropy(logits(tokens)[:, :-1], tokens[:, 1:], weights[:, 1:])
+            with record_function("backward"):
+                loss.backward()
+            with record_function("optimizer"):
+                optimizer.step()
             losses[name] = loss.item()
 
         return run
@@ -327,6 +362,8 @@ def run(args: argparse.Namespace) -> None:
     for flag in ("rounds", "threads", "batch", "prompts", "new", "group", "grpo_new"):
         if getattr(args, flag) < 1:
             raise ValueError(f"--{flag.replace('_', '-')}={getattr(args, flag)} must be at least 1")
+    if args.profile < 0:
+        raise ValueError(f"--profile={args.profile} must be >= 0 (0: no profile)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")

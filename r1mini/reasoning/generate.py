@@ -108,15 +108,18 @@ def _sample(
 ) -> torch.Tensor:
     """`sample_next` for each group of rows with its own generator: logits [B, V], groups [B]
     (indices into `generators`) -> [B] token ids. The distributions are computed once for all
-    rows; only the draws are made group by group."""
+    rows; only the draws are made group by group, each group's rows in their order."""
     if len(generators) == 1 or temperature == 0:
         return sample_next(logits, temperature, top_k, top_p, generators[0])
-    probs = _probabilities(logits, temperature, top_k, top_p)  # [B, V]
-    new = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
-    for g in groups.unique().tolist():
-        rows = groups == g
-        new[rows] = torch.multinomial(probs[rows], 1, generator=generators[g])[:, 0]
-    return new
+    order = groups.argsort(stable=True)  # [B]: rows sorted by group, in order within each
+    probs = _probabilities(logits, temperature, top_k, top_p).index_select(0, order)  # [B, V]
+    counts = torch.bincount(groups, minlength=len(generators)).tolist()  # rows per group
+    draws = [
+        torch.multinomial(rows, 1, generator=generator)[:, 0]
+        for rows, generator, count in zip(probs.split(counts), generators, counts, strict=True)
+        if count
+    ]
+    return torch.empty_like(order).index_copy_(0, order, torch.cat(draws))  # [B], back in row order
 
 
 def _check_arguments(

@@ -15,6 +15,7 @@ token, so ``decode`` and ``encode`` agree in both directions and the rewards nev
 spelled out letter by letter.
 """
 
+import re
 import string
 from collections.abc import Sequence
 
@@ -40,6 +41,8 @@ PAD_ID, BOS_ID, EOS_ID = TOKEN_TO_ID[PAD], TOKEN_TO_ID[BOS], TOKEN_TO_ID[EOS]
 
 # Longest first, so that no special token is cut short by another one it starts with.
 SPECIALS_LONGEST_FIRST = sorted(SPECIAL_TOKENS, key=len, reverse=True)
+# One token: the first special token that starts here (longest first), else any one character.
+_PIECE = re.compile("|".join(map(re.escape, SPECIALS_LONGEST_FIRST)) + "|.", re.DOTALL)
 
 
 def split_tokens(text: str) -> list[str]:
@@ -47,14 +50,7 @@ def split_tokens(text: str) -> list[str]:
 
     This never fails, so it also measures the length of text that ``encode`` would reject.
     """
-    pieces = []
-    position = 0
-    while position < len(text):
-        special = next((s for s in SPECIALS_LONGEST_FIRST if text.startswith(s, position)), None)
-        piece = special or text[position]
-        pieces.append(piece)
-        position += len(piece)
-    return pieces
+    return _PIECE.findall(text)
 
 
 def encode(text: str) -> list[int]:
