@@ -41,6 +41,7 @@ from r1mini.reasoning.formatting import KIND as FORMAT
 from r1mini.reasoning.formatting import style_shares
 from r1mini.reasoning.task import Task
 from r1mini.training import GRPOTrainer, TrainConfig
+from r1mini.training.loop import step_seconds
 from r1mini.training.pipeline import (
     DIFFICULTY,
     BaseConfig,
@@ -115,10 +116,7 @@ def compact(history: list[dict]) -> list[dict]:
     excluded), from each step's measured rate."""
     rows, seconds = [], 0.0
     for m in history:
-        if "steps_per_min" in m:
-            seconds += 60 / m["steps_per_min"]
-        elif "tokens_per_s" in m:
-            seconds += m["tokens"] / m["tokens_per_s"]
+        seconds += step_seconds(m)
         row = {k: (round(v, 5) if isinstance(v, float) else v) for k, v in m.items()}
         rows.append({**row, "train_seconds": round(seconds, 2)})
     return rows

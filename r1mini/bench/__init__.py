@@ -1,5 +1,5 @@
 """Benchmarks, run as `python -m r1mini.bench <subcommand>` (`kernels`, `compile`, `generate`,
-`train`, `compare`).
+`train`, `compare`, `recipes`).
 
 A subcommand is a module with `configure(parser)` (its command-line options) and `run(args)`,
 registered in `SUBCOMMANDS` in `__main__.py`. `device.py` holds what they share: timing and the

@@ -15,6 +15,7 @@ from r1mini.bench import (  # noqa: E402
     generate,
     kernels,
     pretrained,
+    recipes,
     train,
 )
 
@@ -26,6 +27,7 @@ SUBCOMMANDS: dict[str, ModuleType] = {
     "train": train,
     "pretrained": pretrained,
     "compare": compare,
+    "recipes": recipes,
 }
 
 

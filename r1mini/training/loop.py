@@ -55,6 +55,17 @@ CONTEXT_SAMPLE = 64  # training tasks checked against the context before a run s
 Metrics = dict[str, Any]
 
 
+def step_seconds(metrics: Metrics) -> float:
+    """One step's training time, evaluation excluded, from the rate it measured: 60 /
+    `steps_per_min` (an RL step) or `tokens` / `tokens_per_s` (a next-token step); 0 for a
+    row with neither (e.g. an evaluation before the first step)."""
+    if "steps_per_min" in metrics:
+        return 60 / metrics["steps_per_min"]
+    if "tokens_per_s" in metrics:
+        return metrics["tokens"] / metrics["tokens_per_s"]
+    return 0.0
+
+
 class DivergedError(ArithmeticError):
     """The loss or the gradient turned NaN or inf: the run stopped before the step reached the
     weights."""

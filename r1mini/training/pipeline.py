@@ -229,6 +229,12 @@ class DistillConfig:
 
 
 # ---- the stages ---------------------------------------------------------------------------------
+def cold_start_traces(config: R1Config) -> list[Task]:
+    """The small fixed set of reasoning traces R1's cold start learns from (§2.3.1)."""
+    c = config.cold_start
+    return sample_tasks(c.kinds, config.cold_start_examples, c.seed, 0, "train", c.difficulty)
+
+
 class Pipeline:
     """Stages run in order into `out_dir/<stage>` (see the module docstring). Each stage method
     returns its result, computing it only if the stage has not finished before."""
@@ -359,15 +365,7 @@ class Pipeline:
 
     def r1(self, base: Transformer, config: R1Config) -> Transformer:
         """R1 (§2.3): cold start, reasoning RL, rejection sampling + SFT of the base, final RL."""
-        traces = sample_tasks(
-            config.cold_start.kinds,
-            config.cold_start_examples,
-            config.cold_start.seed,
-            0,
-            "train",
-            config.cold_start.difficulty,
-        )
-        cold = self.sft("1-cold-start", base, config.cold_start, traces)
+        cold = self.sft("1-cold-start", base, config.cold_start, cold_start_traces(config))
         reasoner = self.grpo("2-reasoning-rl", cold, config.reasoning_rl)
         kept = self.rejection("3-rejection-sampling", reasoner, config.rejection)
         writing = non_reasoning_samples(config, len(kept))
