@@ -21,11 +21,16 @@ import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from r1mini.io.checkpoint import load
 from r1mini.model import Transformer
+from r1mini.training.grpo import GRPOConfig
 from r1mini.training.loop import Metrics, step_seconds
 from r1mini.training.pipeline import Pipeline, R1Config, cold_start_traces, r1_zero_config
+from r1mini.training.trainer import TrainConfig
+
+Config = TypeVar("Config", TrainConfig, GRPOConfig)
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "assets" / "checkpoints"
 
@@ -51,7 +56,7 @@ def run_stages(stages: list[str], steps: int, directory: Path) -> dict[str, list
     """Run `stages` (in order; the reasoning RL needs the cold start, run first if not asked for)
     in a pipeline under `directory`; returns each asked stage's per-step metrics."""
 
-    def capped(config):  # the recipe's config, stopped after `steps` steps when asked
+    def capped(config: Config) -> Config:  # the recipe's config, stopped after `steps` steps if asked
         return dataclasses.replace(config, steps=min(steps, config.steps)) if steps else config
 
     pipe = Pipeline(directory, progress=False, log=lambda message: None)
