@@ -28,6 +28,7 @@ import torch
 
 from r1mini import checks
 from r1mini.io import load, load_pretrained
+from r1mini.io.checkpoint import SHIPPED
 from r1mini.io.published_chat import CHAT_FORMATS, PublishedChat
 from r1mini.model import Transformer
 from r1mini.parallel import init_from_env, shard_model, world
@@ -35,7 +36,6 @@ from r1mini.reasoning.generate import generate
 from r1mini.reasoning.template import TEMPLATES, decode_response, encode_prompt
 from r1mini.reasoning.tokenizer import EOS_ID, VOCAB_SIZE
 
-SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
 PUBLISHED_NEW_TOKENS = 512  # default response budget for a published model (its context is 160K)
 DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 

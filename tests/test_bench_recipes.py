@@ -6,6 +6,7 @@ from r1mini.bench.__main__ import main as bench
 from r1mini.training.loop import step_seconds
 
 
+@pytest.mark.bench
 def test_a_step_of_each_recipe_is_timed_beside_the_shipped_one(capsys):
     bench(["recipes", "--steps", "1", "--stages", "r1-cold-start,r1-zero"])
     rows = {line.split(" | ")[0].strip("| "): line for line in capsys.readouterr().out.splitlines()[2:]}

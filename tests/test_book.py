@@ -300,7 +300,7 @@ def test_live_panel_answers_as_generate_text(live_page):
     """Held-out questions typed into the panel: the streamed greedy text is generate_text's, character
     for character; the rewards are the rules'; the routing heatmap shows the reader's tokens."""
     from r1mini.io import load
-    from r1mini.io.onnx_export import SHIPPED
+    from r1mini.io.checkpoint import SHIPPED
     from r1mini.reasoning import generate_tasks, generate_text
     from r1mini.reasoning.template import render_prompt
     from r1mini.reasoning.tokenizer import split_tokens

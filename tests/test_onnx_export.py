@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from r1mini.io import load
-from r1mini.io.onnx_export import OUTPUTS, SHIPPED, Inspected, export_onnx, onnx_parity, run_onnx
+from r1mini.io.checkpoint import SHIPPED
+from r1mini.io.onnx_export import OUTPUTS, Inspected, export_onnx, onnx_parity, run_onnx
 from r1mini.reasoning import generate_tasks
 from r1mini.reasoning.template import encode_prompt
 from r1mini.reasoning.tokenizer import VOCAB_SIZE, encode

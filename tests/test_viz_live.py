@@ -10,7 +10,7 @@ import pytest
 from helpers import arithmetic_task
 
 from r1mini.io import load
-from r1mini.io.onnx_export import SHIPPED
+from r1mini.io.checkpoint import SHIPPED
 from r1mini.reasoning import generate_text
 from r1mini.reasoning.rewards import format_reward
 from r1mini.reasoning.template import encode_prompt

@@ -26,6 +26,7 @@ import torch
 
 from r1mini.config import ModelConfig
 from r1mini.io import load, save
+from r1mini.io.checkpoint import shipped
 from r1mini.model import Transformer
 from r1mini.reasoning import (
     VOCAB_SIZE,
@@ -132,12 +133,6 @@ def ship(name: str, model: Transformer, histories: dict[str, list], extra: dict,
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     save(model, out)
     print(json.dumps(metrics, indent=1))
-
-
-def shipped(name: str) -> Transformer:
-    """A shipped checkpoint with MLA's phase-chosen path: the shipped configs say "absorb" (saved
-    before "auto" existed); no weight depends on the path, and "auto" trains and samples faster."""
-    return load(HERE / name).clone(attn_impl="auto")
 
 
 def mini() -> Transformer:

@@ -43,7 +43,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from r1mini.bench.rounds import Timings, interleave, measure
-from r1mini.io.checkpoint import load
+from r1mini.io.checkpoint import SHIPPED, load
 from r1mini.model import Transformer
 from r1mini.reasoning.dataset import generate_tasks
 from r1mini.reasoning.generate import generate
@@ -55,7 +55,7 @@ from r1mini.training.grpo import GRPOConfig, GRPOTrainer
 from r1mini.training.pipeline import DIFFICULTY
 from r1mini.training.trainer import masked_cross_entropy
 
-CHECKPOINT = Path(__file__).resolve().parents[2] / "assets" / "checkpoints" / "r1-zero"
+CHECKPOINT = SHIPPED / "r1-zero"
 PHASES = ("train", "prefill", "decode64", "decode1", "grpo")
 
 

@@ -19,11 +19,10 @@ import argparse
 import dataclasses
 import json
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from r1mini.io.checkpoint import load
+from r1mini.io.checkpoint import SHIPPED, shipped
 from r1mini.model import Transformer
 from r1mini.training.grpo import GRPOConfig
 from r1mini.training.loop import Metrics, step_seconds
@@ -32,10 +31,8 @@ from r1mini.training.trainer import TrainConfig
 
 Config = TypeVar("Config", TrainConfig, GRPOConfig)
 
-CHECKPOINTS = Path(__file__).resolve().parents[2] / "assets" / "checkpoints"
-
 # stage -> (the shipped checkpoint whose history.json holds it, its name there and in the pipeline)
-SHIPPED = {
+STAGES = {
     "r1-zero": ("r1-zero", "r1-zero"),
     "r1-cold-start": ("r1", "1-cold-start"),
     "r1-reasoning-rl": ("r1", "2-reasoning-rl"),
@@ -43,13 +40,8 @@ SHIPPED = {
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stages", default=",".join(SHIPPED), help=f"comma-separated, from {tuple(SHIPPED)}")
+    parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, from {tuple(STAGES)}")
     parser.add_argument("--steps", type=int, default=0, help="stop each stage after this many steps (0: all)")
-
-
-def shipped(name: str) -> Transformer:
-    """A shipped checkpoint on MLA's phase-chosen path, as `make_checkpoints.py` starts from it."""
-    return load(CHECKPOINTS / name).clone(attn_impl="auto")
 
 
 def run_stages(stages: list[str], steps: int, directory: Path) -> dict[str, list[Metrics]]:
@@ -61,19 +53,19 @@ def run_stages(stages: list[str], steps: int, directory: Path) -> dict[str, list
 
     pipe = Pipeline(directory, progress=False, log=lambda message: None)
     r1 = R1Config()
-    runs: dict[str, Callable[[], Transformer]] = {
-        "r1-zero": lambda: pipe.r1_zero(shipped("base"), capped(r1_zero_config())),
-        "r1-cold-start": lambda: pipe.sft(
-            "1-cold-start", shipped("base"), capped(r1.cold_start), cold_start_traces(r1)
-        ),
-        "r1-reasoning-rl": lambda: pipe.grpo(
-            "2-reasoning-rl", runs["r1-cold-start"](), capped(r1.reasoning_rl)
-        ),
-    }
+
+    def cold_start() -> Transformer:  # trained once; a second call loads the finished stage
+        return pipe.sft("1-cold-start", shipped("base"), capped(r1.cold_start), cold_start_traces(r1))
+
     histories = {}
     for stage in stages:
-        runs[stage]()  # a stage run before (the cold start, for the RL) is loaded, not trained again
-        histories[stage] = pipe.history(SHIPPED[stage][1])
+        if stage == "r1-zero":
+            pipe.r1_zero(shipped("base"), capped(r1_zero_config()))
+        elif stage == "r1-cold-start":
+            cold_start()
+        else:  # the reasoning RL starts from the cold start
+            pipe.grpo("2-reasoning-rl", cold_start(), capped(r1.reasoning_rl))
+        histories[stage] = pipe.history(STAGES[stage][1])
     return histories
 
 
@@ -86,9 +78,9 @@ def totals(history: list[Metrics]) -> tuple[float, int, int]:
 
 def run(args: argparse.Namespace) -> None:
     stages = args.stages.split(",")
-    unknown = [s for s in stages if s not in SHIPPED]
+    unknown = [s for s in stages if s not in STAGES]
     if unknown:
-        raise ValueError(f"--stages has {unknown}; choose from {tuple(SHIPPED)}")
+        raise ValueError(f"--stages has {unknown}; choose from {tuple(STAGES)}")
     if args.steps < 0:
         raise ValueError(f"--steps={args.steps} must be >= 0 (0: every step of the recipe)")
     with tempfile.TemporaryDirectory(prefix="r1mini-recipes-") as directory:
@@ -97,8 +89,8 @@ def run(args: argparse.Namespace) -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for stage, history in histories.items():
-        checkpoint, key = SHIPPED[stage]
-        recorded = json.loads((CHECKPOINTS / checkpoint / "history.json").read_text())[key]
+        checkpoint, key = STAGES[stage]
+        recorded = json.loads((SHIPPED / checkpoint / "history.json").read_text())[key]
         done = max(m["step"] for m in history)
         then = [m for m in recorded if 0 < m["step"] <= done]
         now_s, now_read, now_made = totals(history)

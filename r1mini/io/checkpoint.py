@@ -26,6 +26,10 @@ from r1mini.io.atomic import atomic_write, remove_temporaries
 from r1mini.io.manifest import MANIFEST, build_manifest, sha256_json, verify_manifest
 from r1mini.model import Transformer
 
+SHIPPED = (
+    Path(__file__).resolve().parents[2] / "assets" / "checkpoints"
+)  # the checkpoints the repository ships
+
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 
 
@@ -172,3 +176,10 @@ def check_state_dict(model: Transformer, state: dict[str, torch.Tensor]) -> dict
             listed += " (tie_embeddings=False in the config, yet the checkpoint has no head: were they tied?)"
         raise ValueError(f"checkpoint does not match the model config: {listed}")
     return state
+
+
+def shipped(name: str) -> Transformer:
+    """A checkpoint the repository ships (`SHIPPED / name`) on MLA's phase-chosen path: the shipped
+    configs say "absorb" (saved before "auto" existed); no weight depends on the path, and "auto"
+    trains and samples faster."""
+    return load(SHIPPED / name).clone(attn_impl="auto")

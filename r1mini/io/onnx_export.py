@@ -32,7 +32,6 @@ from torch import nn
 
 from r1mini.model import Transformer
 
-SHIPPED = Path(__file__).resolve().parents[2] / "assets" / "checkpoints"
 OUTPUTS = ("logits", "expert_ids", "expert_weights", "attention")
 MIN_SEQ = 2  # torch.export treats lengths 0 and 1 as special; every prompt has more tokens
 
@@ -140,7 +139,7 @@ def onnx_parity(model: Transformer, path: str | Path, prompts: Sequence[Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from r1mini.io.checkpoint import load
+    from r1mini.io.checkpoint import SHIPPED, load
 
     parser = argparse.ArgumentParser(
         prog="python -m r1mini.io.onnx_export", description=__doc__.split("\n")[0]

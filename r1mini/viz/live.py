@@ -33,8 +33,8 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 import torch
 
-from r1mini.io.checkpoint import load
-from r1mini.io.onnx_export import SHIPPED, export_onnx, onnx_parity
+from r1mini.io.checkpoint import SHIPPED, load
+from r1mini.io.onnx_export import export_onnx, onnx_parity
 from r1mini.model import Transformer
 from r1mini.reasoning.arithmetic import check_integer
 from r1mini.reasoning.generate import generate, text_stream
