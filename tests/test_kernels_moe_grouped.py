@@ -130,3 +130,44 @@ def test_no_tokens_give_no_rows():
     got = run(experts.moe_experts_grouped, ids, tensors, torch.zeros(0, 96))
     assert got[0].shape == (0, 96)
     assert all(g.abs().sum() == 0 for g in got[1:])  # no gradient from no tokens
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_the_form_a_compiled_model_takes_equals_the_loop(dtype, monkeypatch):
+    """Compiled, the pairs go through the custom grouped matmul and are permuted both ways by
+    gathers (`_compiled_pairs`); run eagerly here, it equals the loop, forward and backward."""
+    taken = []
+    monkeypatch.setattr(experts, "_compiled_pairs", wrap(experts._compiled_pairs, taken, "compiled"))
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    ids, tensors = inputs(37, 96, 64, 8, 2, dtype, seed=6)
+    ids[:5] = torch.tensor([3, 1])  # a crowded expert, and (8 experts, 74 pairs) maybe an idle one
+    grad_out = torch.randn(37, 96, generator=torch.Generator().manual_seed(5))
+    got = run(experts.moe_experts, ids, tensors, grad_out)
+    assert taken == ["compiled"]
+    truth = run(experts.moe_experts_reference, ids, [t.float() for t in tensors], grad_out)
+    tolerance = 1e-5 if dtype == torch.float32 else 2e-2
+    for g, t in zip(got, truth, strict=True):
+        assert (g - t).abs().max() <= tolerance * max(1.0, t.abs().max().item())
+
+
+@pytest.mark.skipif(not hasattr(experts.F, "grouped_mm"), reason="torch < 2.10 has no grouped matmul")
+def test_the_grouped_mm_op_is_sound():
+    """The custom op: its registration (schema, fake shapes, autograd) passes PyTorch's own
+    `opcheck`, and its gradients equal those autograd finds for `F.grouped_mm`, empty groups too."""
+    from r1mini.kernels.grouped_mm import grouped_mm
+
+    g = torch.Generator().manual_seed(7)
+    ends = torch.tensor([5, 5, 12, 20, 20, 31], dtype=torch.int32)  # groups 1 and 4 are empty
+    a = torch.randn(31, 32, generator=g, requires_grad=True)
+    b = torch.randn(6, 32, 24, generator=g, requires_grad=True)
+    torch.library.opcheck(grouped_mm, (a, b, ends))
+    grad = torch.randn(31, 24, generator=g)
+    ours = torch.autograd.grad(grouped_mm(a, b, ends), (a, b), grad)
+    theirs = torch.autograd.grad(experts.F.grouped_mm(a, b, offs=ends), (a, b), grad)
+    for o, t in zip(ours, theirs, strict=True):
+        assert (o - t).abs().max() <= 1e-5 * t.abs().max()
+
+
+def test_expert_counts_are_bincount():
+    ids = torch.randint(0, 8, (50, 3), generator=torch.Generator().manual_seed(8))
+    assert torch.equal(experts.expert_counts(ids, 11), torch.bincount(ids.flatten(), minlength=11))

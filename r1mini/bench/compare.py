@@ -20,6 +20,10 @@ that other processes disturbed is run again or left out, and the table shows med
 rounds and the speed-up, peer time / r1mini time. Before timing, the phase checks that both sides
 compute the same thing (logits, losses, tokens) and prints what it found.
 
+`--compile` runs r1mini's model under `torch.compile` (`r1mini.model.compiled`); each phase's
+check and warm-up calls compile it, before any round is timed (the peers stay eager, as their
+defaults are).
+
 `--profile N` then shows where r1mini's side of each phase (not GRPO) spends its time: one call
 under PyTorch's profiler, its ATen calls, the N ops with the most CPU time of their own, and for
 the train step the forward, backward and optimizer shares (r1mini/kernels/PERF.md reads them).
@@ -44,7 +48,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 from r1mini.bench.rounds import Timings, interleave, measure
 from r1mini.io.checkpoint import SHIPPED, load
-from r1mini.model import Transformer
+from r1mini.model import Transformer, compile_model
 from r1mini.reasoning.dataset import generate_tasks
 from r1mini.reasoning.generate import generate
 from r1mini.reasoning.rewards import R1_ZERO_WEIGHTS
@@ -75,6 +79,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-round", type=float, default=1.0, help="seconds a round lasts at least")
     parser.add_argument(
         "--profile", type=int, default=0, help="after timing, show r1mini's N costliest ops per phase"
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="run r1mini's model under torch.compile (r1mini.model.compiled; compiling is not timed)",
     )
     parser.add_argument(
         "--max-others",
@@ -118,7 +127,12 @@ def models(args: argparse.Namespace) -> tuple[Transformer, Any]:
     from r1mini.io import to_transformers
 
     trained = load(args.checkpoint)
-    return trained.clone(args.attn_impl), to_transformers(trained)
+    ours = trained.clone(args.attn_impl)
+    if args.compile:
+        torch.compiler.reset()  # each phase compiles afresh, within torch's limit of recompiles
+    if args.compile and not compile_model(ours):
+        raise SystemExit("--compile: torch.compile cannot run here (the warning above says why)")
+    return ours, to_transformers(trained)
 
 
 def left_padded(prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -370,6 +384,7 @@ def run(args: argparse.Namespace) -> None:
     print(
         f"{now}; {cpu_model()}, {torch.get_num_threads()} threads of {os.cpu_count()} CPUs; {versions()}; "
         f"fp32; {args.checkpoint} (attn_impl={args.attn_impl})"
+        + ("; r1mini under torch.compile, compiled before timing" if args.compile else "")
     )
     rows: list[list[str]] = []
     for phase in phases:
@@ -386,7 +401,14 @@ def run(args: argparse.Namespace) -> None:
         else:
             rows.append(result.cells())
             print(" | ".join(rows[-1]), flush=True)
-    header = ["phase", "r1mini", "peer", "speed-up", "clean rounds", "check"]
+    header = [
+        "phase",
+        "r1mini compiled" if args.compile else "r1mini",
+        "peer",
+        "speed-up",
+        "clean rounds",
+        "check",
+    ]
     print()
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))

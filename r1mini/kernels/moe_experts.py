@@ -8,11 +8,14 @@ one grouped GEMM can serve every expert at once: the Triton kernel on a GPU, `mo
 loops over the experts, the plainest statement of the maths. `moe_experts_dense` runs every expert
 on every token and weights the outputs by the routing: no shape depends on the routing, which is
 what a graph export (`torch.export`, ONNX) needs, and it is taken while one traces the model.
+Under `torch.compile` the grouped matmul runs as a custom op the compiler can trace
+(`grouped_mm.py`), so a compiled model keeps its experts in the graph.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -56,7 +59,6 @@ def takes_grouped_mm(x: torch.Tensor, inter_dim: int) -> bool:
     the experts' GEMMs: fp32/bf16/fp16, with rows of `dim` and `inter_dim` a multiple of 16 bytes."""
     return (
         hasattr(F, "grouped_mm")
-        and not torch.compiler.is_compiling()  # compiled, it takes bf16 only
         and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.bfloat16, torch.float16)
         and all(n * x.element_size() % 16 == 0 for n in (x.shape[1], inter_dim))
@@ -81,6 +83,14 @@ def padded_matmul(counts: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor]
     return matmul
 
 
+def expert_counts(ids: torch.Tensor, n_experts: int) -> torch.Tensor:
+    """[n_experts] int64: how often each expert occurs in `ids` (any shape). `torch.bincount` with
+    a fixed length, written so that its shape does not depend on the values (which a compiled
+    graph needs)."""
+    flat = ids.flatten()
+    return flat.new_zeros(n_experts).scatter_add_(0, flat, torch.ones_like(flat))
+
+
 def moe_experts_grouped(
     x: torch.Tensor,
     ids: torch.Tensor,
@@ -103,8 +113,10 @@ def moe_experts_grouped(
         y = torch.bmm(w2.index_select(0, flat), F.silu(gate) * up)  # [N·k, d, 1]
         return (y.view(n_tokens, topk, x.shape[1]) * weights[..., None]).sum(dim=1).to(x.dtype)  # [N, d]
     order = flat.argsort(stable=True)  # [N·k]: pairs sorted by expert
+    counts = expert_counts(flat, w1.shape[0])  # [E]: pairs per expert
+    if torch.compiler.is_compiling():  # (`moe_experts` sends it here when the grouped matmul takes x)
+        return _compiled_pairs(x, weights, order, counts, w1, w2, w3)
     token = order // topk  # [N·k]: each sorted pair's token
-    counts = torch.bincount(flat, minlength=w1.shape[0])  # [E]: pairs per expert
     if takes_grouped_mm(x, w1.shape[1]):
         ends = counts.cumsum(0).to(torch.int32)  # [E]: each expert's last sorted pair + 1
 
@@ -117,6 +129,54 @@ def moe_experts_grouped(
     y = matmul(F.silu(matmul(h, w1)) * matmul(h, w3), w2)  # [N·k, d]
     y = y * weights.flatten().index_select(0, order)[:, None]  # gate weights g_{i,t}
     return torch.zeros_like(x).index_add_(0, token, y.to(x.dtype))  # [N, d]
+
+
+def _compiled_pairs(
+    x: torch.Tensor,
+    weights: torch.Tensor,
+    order: torch.Tensor,
+    counts: torch.Tensor,
+    w1: torch.Tensor,
+    w2: torch.Tensor,
+    w3: torch.Tensor,
+) -> torch.Tensor:
+    """`moe_experts_grouped`'s sorted pairs as a compiled graph wants them: the grouped matmul as
+    the custom op it can trace (`grouped_mm.py`), and the pairs permuted into expert order and back
+    by gathers alone, forward and backward (`PermuteRows`), since compiled code adds rows back into
+    tokens slowly (in-process A/B, r1mini/kernels/PERF.md; eager keeps the adds, faster there).
+    order: [N·k] pairs sorted by expert; counts: [E] pairs per expert. Returns [N, d]."""
+    from r1mini.kernels.grouped_mm import grouped_mm  # imports torch's compiler: only when used
+
+    n_tokens, topk = weights.shape
+    ends = counts.cumsum(0).to(torch.int32)  # [E]: each expert's last sorted pair + 1
+
+    def matmul(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return grouped_mm(h, w.transpose(1, 2), ends)  # [N·k, in] -> [N·k, out]
+
+    unsort = torch.empty_like(order).scatter_(0, order, torch.arange(order.numel(), device=order.device))
+    pairs = x[:, None].expand(-1, topk, -1).reshape(-1, x.shape[1])  # [N·k, d]: each pair's token
+    h = PermuteRows.apply(pairs, order, unsort)  # [N·k, d], sorted by expert
+    y = matmul(F.silu(matmul(h, w1)) * matmul(h, w3), w2)  # [N·k, d]
+    y = PermuteRows.apply(y, unsort, order).view(n_tokens, topk, -1)  # [N, k, d], in token order
+    return (y * weights[..., None]).sum(dim=1).to(x.dtype)  # [N, d]: weighted by g_{i,t}
+
+
+class PermuteRows(torch.autograd.Function):
+    """`x[order]` for a permutation `order` of x's rows [M], whose gradient is the gather by the
+    inverse permutation `unsort` [M] (autograd would add the rows back, as for any index)."""
+
+    @staticmethod
+    def forward(x: torch.Tensor, order: torch.Tensor, unsort: torch.Tensor) -> torch.Tensor:
+        return x.index_select(0, order)  # [M, ...]
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        ctx.save_for_backward(inputs[2])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (unsort,) = ctx.saved_tensors
+        return grad.index_select(0, unsort), None, None
 
 
 def moe_experts_dense(
@@ -150,11 +210,14 @@ def moe_experts(
     w3: torch.Tensor,
 ) -> torch.Tensor:
     """`moe_experts_reference` through the chosen backend (same arguments and result); the dense
-    form while the model is traced for export."""
+    form while the model is traced for export, or compiled where the grouped matmul cannot take
+    the tensors (its padded stand-in has shapes that depend on the routing)."""
     if exporting():
         return moe_experts_dense(x, ids, weights, w1, w2, w3)
     if wants_triton(x):
         from r1mini.kernels.moe_experts_triton import moe_experts_triton
 
         return moe_experts_triton(x, ids, weights, w1, w2, w3)
+    if torch.compiler.is_compiling() and not takes_grouped_mm(x, w1.shape[1]):
+        return moe_experts_dense(x, ids, weights, w1, w2, w3)
     return moe_experts_grouped(x, ids, weights, w1, w2, w3)

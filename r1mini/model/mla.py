@@ -117,14 +117,17 @@ class MLA(nn.Module):
             self._store("latent", latent, start_pos)
             self._store("k_pe", k_pe, start_pos)
         q = torch.cat([q_nope, q_pe], dim=-1)  # [B, T, H, nope+rope]
-        if self.record is None:
+        if self.record is None and not torch.compiler.is_compiling():
             return self._fused(q, k, v, start_pos, mask)
+        # written out: to record the probabilities, or compiled (the compiler fuses the mask and
+        # the softmax; on a CPU that beats its call to the fused kernel, r1mini/kernels/PERF.md)
         mask = causal_mask(start_pos, seq, q.device, None) if mask is None else mask
         scores = torch.einsum("bthd,bshd->bhts", q, k).float() * self.scale  # [B, H, T, S]
         if mask is not None:
             scores = scores.masked_fill(~mask[:, None], float("-inf"))
         probs = scores.softmax(dim=-1)  # [B, H, T, S]
-        self.record.append(probs.detach())
+        if self.record is not None:
+            self.record.append(probs.detach())
         return torch.einsum("bhts,bshd->bthd", probs.to(v.dtype), v)  # [B, T, H, v]
 
     def _fused(self, q, k, v, start_pos, mask) -> torch.Tensor:

@@ -16,6 +16,7 @@ from torch import nn
 
 from r1mini.config import ModelConfig
 from r1mini.kernels import moe_experts, route
+from r1mini.kernels.moe_experts import expert_counts
 
 
 class MLP(nn.Module):
@@ -69,7 +70,7 @@ class Gate(nn.Module):
         )
         if self.training:
             with torch.no_grad():
-                self.load += torch.bincount(ids.flatten(), minlength=c.n_routed_experts).float()
+                self.load += expert_counts(ids, c.n_routed_experts).float()
         if self.record is not None:
             biased = scores if bias is None else scores + bias
             self.record.append(

@@ -76,11 +76,14 @@ class RotaryEmbedding(nn.Module):
     def angles(self, start: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """cos, sin [length, rope_dim/2] of positions `start .. start+length-1`: `forward`'s values,
         sliced from `table` instead of recomputed at every decoding step. A graph traced for export
-        computes the whole table and slices it, so that it serves any length."""
+        computes the whole table and slices it, so that it serves any length; a compiled one
+        computes just these positions."""
         end = start + length
         if exporting():
             cos, sin = self(torch.arange(self.max_seq_len, device=self.inv_freq.device))  # [max_seq_len, R/2]
             return cos[start:end], sin[start:end]
+        if torch.compiler.is_compiling():  # computed in the graph: no table whose growth recompiles it
+            return self(torch.arange(start, end, device=self.inv_freq.device))
         cos = None if self.table is None else self.table[0]
         if cos is None or cos.shape[0] < end or cos.device != self.inv_freq.device:
             size = min(max(end, 256, 2 * (0 if cos is None else cos.shape[0])), self.max_seq_len)
@@ -93,12 +96,24 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     """Rotate interleaved pairs of the last dim. x: [B, T, ..., R]; cos, sin: [T, R/2] -> like x.
 
     Each pair `(x0, x1)` is the complex number `x0 + i·x1`, turned by `cos + i·sin` in one complex
-    multiply, as DeepSeek's `apply_rotary_emb` does (computed in at least fp32).
+    multiply, as DeepSeek's `apply_rotary_emb` does (computed in at least fp32). Under
+    `torch.compile`, whose code generator has no complex numbers, the same rotation is written in
+    reals (`rotate_pairs_real`).
     """
-    shape = (1, cos.shape[0]) + (1,) * (x.dim() - 3) + (cos.shape[1],)
-    rotation = torch.complex(cos, sin).view(shape)  # [1, T, 1.., R/2]
+    shape = (1, cos.shape[0]) + (1,) * (x.dim() - 3) + (cos.shape[1],)  # [1, T, 1.., R/2]
     pairs = x.to(torch.promote_types(x.dtype, torch.float32)).unflatten(-1, (-1, 2))  # [B, T, ..., R/2, 2]
+    rotate = rotate_pairs_real if torch.compiler.is_compiling() else rotate_pairs_complex
+    return rotate(pairs, cos.view(shape), sin.view(shape)).flatten(-2).to(x.dtype)
+
+
+def rotate_pairs_complex(pairs: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """pairs [..., R/2, 2] times `cos + i·sin` [..., R/2] (broadcast), as complex numbers."""
     if pairs.storage_offset() % 2 or any(stride % 2 for stride in pairs.stride()[:-2]):
         pairs = pairs.contiguous()  # a complex view needs even offsets and strides
-    rotated = torch.view_as_real(torch.view_as_complex(pairs) * rotation)  # [B, T, ..., R/2, 2]
-    return rotated.flatten(-2).to(x.dtype)
+    return torch.view_as_real(torch.view_as_complex(pairs) * torch.complex(cos, sin))  # [..., R/2, 2]
+
+
+def rotate_pairs_real(pairs: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """`rotate_pairs_complex` in reals: `(x0, x1) -> (x0·cos - x1·sin, x0·sin + x1·cos)`."""
+    x0, x1 = pairs.unbind(-1)  # [..., R/2] each
+    return torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)  # [..., R/2, 2]

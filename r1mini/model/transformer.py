@@ -9,13 +9,14 @@ sequence length: while it is traced (`r1mini.kernels.backend.exporting()`), the 
 values stay on the host (the caller's job, e.g. the tokenizer's), nothing is cached, the rotary
 table is sliced in the graph, and the routed experts take their dense form
 (`r1mini.kernels.moe_experts`), so no shape depends on the routing. `r1mini.io.onnx_export` exports
-the shipped checkpoints that way.
+the shipped checkpoints that way. It compiles with `torch.compile` too (`r1mini.model.compiled`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
@@ -90,6 +91,16 @@ class Transformer(nn.Module):
             h = layer(h, start_pos, rope, mask, use_cache)
         logits = self.head(self.norm(h))  # [B, T, vocab]
         return (logits, h) if return_hidden else logits
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """`nn.Module.compile` (torch.compile's arguments), with the input checks run on the host
+        before the graph instead of traced into it: they read token ids and the cache's length,
+        on which a traced graph would depend. `r1mini.model.compile_model` calls it."""
+        import r1mini.kernels.grouped_mm  # noqa: F401 (registers the op the compiled experts call)
+
+        reason = "reads token ids and the cache's state on the host"
+        self._check_input = torch.compiler.disable(self._check_input, reason=reason)
+        super().compile(*args, **kwargs)
 
     def mtp_logits(self, hidden: torch.Tensor, tokens: torch.Tensor) -> list[torch.Tensor]:
         """Multi-token prediction (§2.2) on a full sequence (`start_pos = 0`).

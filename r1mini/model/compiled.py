@@ -1,0 +1,63 @@
+"""The model under `torch.compile` (TorchInductor), opt-in, and eager where no compiler is present.
+
+Eager PyTorch runs every op of the forward as its own call, reading its operands from memory and
+writing its result back: about 7,300 calls for a training step of the `mini` model and 2,800 for
+one decoding step (r1mini/kernels/PERF.md). Inductor traces the forward (and, through autograd,
+the backward) into a graph and generates code for it: the elementwise ops around the matmuls
+(the norms, RoPE, SwiGLU, the router's scores) fuse into single passes, and a decoding step's many
+small calls into a few. The price is compiling: tens of seconds at the first call and again at the
+first new kind of call (a prefill, the first and second decoding steps, a new batch size), after
+which the shapes that vary are traced symbolically. Hence opt-in: a long training run or a large
+batch of generations gains, a chapter's short run does not. `python -m r1mini.bench compare
+--compile` measures the gain against `transformers` (README).
+
+The model is written to trace whole: the input checks run on the host before the graph
+(`Transformer.compile` leaves `_check_input` out of it), RoPE is written in reals while compiling
+(`apply_rope`: inductor has no complex numbers), and the routed experts' grouped matmul is a
+custom op the compiler can trace (`r1mini.kernels.grouped_mm`).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+from r1mini.kernels.backend import triton_available
+
+RECOMPILE_LIMIT = 32  # variants of one compiled function before torch stops compiling it
+
+
+def compiler_missing(device: torch.device) -> str | None:
+    """Why inductor cannot generate code for `device` on this machine, or None when it can: on a
+    CPU it needs a C++ compiler (`$CXX` or `g++`), on a CUDA GPU the triton package."""
+    if device.type == "cpu":
+        from torch._inductor import cpp_builder  # inductor's own search for a compiler
+
+        try:
+            cpp_builder.get_cpp_compiler()
+        except Exception as error:  # its errors differ by platform and torch version
+            return f"no C++ compiler for torch.compile on the CPU ({type(error).__name__}: {error})"
+    elif device.type == "cuda" and not triton_available():
+        return "torch.compile on a CUDA GPU needs the triton package, which is not installed"
+    return None
+
+
+def compile_model(model: nn.Module, **options: object) -> bool:
+    """Compile `model`'s forward in place (`nn.Module.compile`, with torch.compile's `options`)
+    when inductor can generate code for the model's device; otherwise warn once, in one line, and
+    leave the model eager. Returns whether it compiled. The outputs are the same either way, up to
+    rounding (tests/test_compiled.py). Raises torch's limit of variants per compiled function
+    (`torch._dynamo.config.recompile_limit`) to `RECOMPILE_LIMIT` for the whole process."""
+    device = next(model.parameters()).device
+    missing = compiler_missing(device)
+    if missing is not None:
+        warnings.warn(f"{missing}; the model runs eagerly", RuntimeWarning, stacklevel=2)
+        return False
+    # each kind of call compiles its own variant of the forward, and torch falls back to eager
+    # for good past 8 per function: a GRPO run (prefill, decoding at a batch that shrinks and then
+    # falls below the experts' gather threshold, training and no-grad forwards) needs about a dozen
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
+    model.compile(**options)
+    return True
