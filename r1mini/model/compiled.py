@@ -7,9 +7,9 @@ the backward) into a graph and generates code for it: the elementwise ops around
 (the norms, RoPE, SwiGLU, the router's scores) fuse into single passes, and a decoding step's many
 small calls into a few. The price is compiling: tens of seconds at the first call and again at the
 first new kind of call (a prefill, the first and second decoding steps, a new batch size), after
-which the shapes that vary are traced symbolically. Hence opt-in: a long training run or a large
-batch of generations gains, a chapter's short run does not. `python -m r1mini.bench compare
---compile` measures the gain against `transformers` (README).
+which the shapes that vary are traced symbolically. Hence opt-in: it pays where the same calls
+repeat for minutes, and compiling alone outlasts many a chapter's run. `python -m r1mini.bench
+compare --compile` measures the gain against `transformers` and TRL (README).
 
 The model is written to trace whole: the input checks run on the host before the graph
 (`Transformer.compile` leaves `_check_input` out of it), RoPE is written in reals while compiling
