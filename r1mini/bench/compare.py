@@ -130,8 +130,8 @@ def models(args: argparse.Namespace) -> tuple[Transformer, Any]:
     ours = trained.clone(args.attn_impl)
     if args.compile:
         torch.compiler.reset()  # each phase compiles afresh, within torch's limit of recompiles
-    if args.compile and not compile_model(ours):
-        raise SystemExit("--compile: torch.compile cannot run here (the warning above says why)")
+        if not compile_model(ours):
+            raise SystemExit("--compile: torch.compile cannot run here (the warning above says why)")
     return ours, to_transformers(trained)
 
 

@@ -114,7 +114,8 @@ def moe_experts_grouped(
         return (y.view(n_tokens, topk, x.shape[1]) * weights[..., None]).sum(dim=1).to(x.dtype)  # [N, d]
     order = flat.argsort(stable=True)  # [N·k]: pairs sorted by expert
     counts = expert_counts(flat, w1.shape[0])  # [E]: pairs per expert
-    if torch.compiler.is_compiling():  # (`moe_experts` sends it here when the grouped matmul takes x)
+    if torch.compiler.is_compiling():  # the form a graph wants (`moe_experts` comes here only
+        # when the grouped matmul takes x)
         return _compiled_pairs(x, weights, order, counts, w1, w2, w3)
     token = order // topk  # [N·k]: each sorted pair's token
     if takes_grouped_mm(x, w1.shape[1]):

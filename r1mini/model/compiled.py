@@ -26,8 +26,6 @@ from torch import nn
 
 from r1mini.kernels.backend import triton_available
 
-RECOMPILE_LIMIT = 32  # variants of one compiled function before torch stops compiling it
-
 
 def compiler_missing(device: torch.device) -> str | None:
     """Why inductor cannot generate code for `device` on this machine, or None when it can: on a
@@ -48,16 +46,11 @@ def compile_model(model: nn.Module, **options: object) -> bool:
     """Compile `model`'s forward in place (`nn.Module.compile`, with torch.compile's `options`)
     when inductor can generate code for the model's device; otherwise warn once, in one line, and
     leave the model eager. Returns whether it compiled. The outputs are the same either way, up to
-    rounding (tests/test_compiled.py). Raises torch's limit of variants per compiled function
-    (`torch._dynamo.config.recompile_limit`) to `RECOMPILE_LIMIT` for the whole process."""
+    rounding (tests/test_compiled.py). A `Transformer` compiles through `Transformer.compile`."""
     device = next(model.parameters()).device
     missing = compiler_missing(device)
     if missing is not None:
         warnings.warn(f"{missing}; the model runs eagerly", RuntimeWarning, stacklevel=2)
         return False
-    # each kind of call compiles its own variant of the forward, and torch falls back to eager
-    # for good past 8 per function: a GRPO run (prefill, decoding at a batch that shrinks and then
-    # falls below the experts' gather threshold, training and no-grad forwards) needs about a dozen
-    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
     model.compile(**options)
     return True

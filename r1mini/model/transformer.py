@@ -31,6 +31,8 @@ from r1mini.model.mtp import MTPModule
 from r1mini.model.norm import RMSNorm
 from r1mini.model.rope import RotaryEmbedding
 
+RECOMPILE_LIMIT = 32  # variants of one compiled function before torch stops compiling it
+
 
 class Transformer(nn.Module):
     """Attributes: config, embed, rope, layers (Blocks), norm, head, mtp (MTPModules)."""
@@ -95,11 +97,18 @@ class Transformer(nn.Module):
     def compile(self, *args: Any, **kwargs: Any) -> None:
         """`nn.Module.compile` (torch.compile's arguments), with the input checks run on the host
         before the graph instead of traced into it: they read token ids and the cache's length,
-        on which a traced graph would depend. `r1mini.model.compile_model` calls it."""
+        on which a traced graph would depend. Raises torch's limit of variants per compiled
+        function (`torch._dynamo.config.recompile_limit`) to `RECOMPILE_LIMIT`, for the whole
+        process. `r1mini.model.compile_model` calls it."""
         import r1mini.kernels.grouped_mm  # noqa: F401 (registers the op the compiled experts call)
 
         reason = "reads token ids and the cache's state on the host"
         self._check_input = torch.compiler.disable(self._check_input, reason=reason)
+        # each kind of call compiles its own variant of the forward, and torch runs a function
+        # eagerly for good past 8: a GRPO run (prefill, decoding at a batch that shrinks and then
+        # falls below the experts' gather threshold, training and no-grad forwards) needs a dozen
+        config = torch._dynamo.config
+        config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
         super().compile(*args, **kwargs)
 
     def mtp_logits(self, hidden: torch.Tensor, tokens: torch.Tensor) -> list[torch.Tensor]:
