@@ -14,6 +14,8 @@ python -m r1mini pipeline r1-zero --init assets/checkpoints/base --out runs/r1-z
 a pipeline started again with the same --out skips its finished stages and resumes the one in progress.
 `--kernels triton` trains through the Triton kernels (on a CPU, in Triton's interpreter: slow, but the
 same kernel code a GPU compiles); the default `auto` uses them on a GPU and PyTorch on a CPU.
+`--compile` trains the model under torch.compile (`r1mini.model.compiled`): faster steps once it
+has compiled, which takes a minute or more, so it pays on long runs only (README).
 
 Under `torchrun --nproc-per-node N -m r1mini train|grpo|pipeline …` the N processes train data
 parallel (`r1mini.parallel.data`: the same result as one process with the same global batch, one
@@ -47,7 +49,7 @@ from r1mini.accounting import (
 from r1mini.config import ModelConfig
 from r1mini.io import load
 from r1mini.io.published import published_bytes, read_config
-from r1mini.model import Transformer
+from r1mini.model import Transformer, compile_model
 from r1mini.parallel import init_from_env, world
 from r1mini.reasoning.rewards import R1_WEIGHTS, R1_ZERO_WEIGHTS
 from r1mini.reasoning.tokenizer import VOCAB_SIZE
@@ -149,6 +151,16 @@ def add_run_flags(parser: argparse.ArgumentParser, config_class: type[RunConfig]
     parser.add_argument("--log-every", type=int, default=10, help="print metrics every N steps")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
     add_kernels_flag(parser)
+    add_compile_flag(parser)
+
+
+def add_compile_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="train the model under torch.compile (r1mini.model.compile_model): faster steps after "
+        "compiling for a minute or more, so it pays on long runs only (README); eager where it cannot",
+    )
 
 
 def add_kernels_flag(parser: argparse.ArgumentParser) -> None:
@@ -243,6 +255,8 @@ def train(args: argparse.Namespace) -> TrainingRun:
             raise ValueError(f"--out={out} already holds a run; pass --resume to continue it, or a new --out")
         progress = args.progress and world().leader
         run = trainer_class(fresh_model(args), config, out_dir=out, callback=log, progress=progress)
+    if args.compile:
+        compile_model(run.model)
     run.run()
     return run
 
@@ -284,7 +298,7 @@ def pipeline(args: argparse.Namespace) -> None:
     if args.pipeline == "base" and args.init is not None:
         raise ValueError("pipeline base starts from a fresh --preset model; --init is for the others")
     check_out(Path(args.out))
-    runner = Pipeline(args.out, progress=args.progress and world().leader, log=say)
+    runner = Pipeline(args.out, progress=args.progress and world().leader, log=say, compiled=args.compile)
     if args.pipeline == "base":
         torch.manual_seed(0)
         preset = ModelConfig.preset(args.preset)
@@ -370,6 +384,7 @@ def parser() -> argparse.ArgumentParser:
     p_pipe.add_argument("--steps", type=int, default=None, help="steps of every training stage (a quick try)")
     p_pipe.add_argument("--progress", action="store_true", help="show progress bars")
     add_kernels_flag(p_pipe)
+    add_compile_flag(p_pipe)
     generate_command.add_parser(commands, common)
     add_kernels_flag(commands.choices["generate"])
     return parser

@@ -1,10 +1,12 @@
 """What several test modules share: a worked arithmetic task, tiny random `transformers` models
-(the oracle the parity tests compare against), the check that a figure is labelled, and the
-notebook time budget. Test modules import from here, never from each other.
+(the oracle the parity tests compare against), the check that a figure is labelled, the
+notebook time budget, and a machine without a C++ compiler for torch.compile. Test modules import
+from here, never from each other.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import tempfile
@@ -20,6 +22,14 @@ ANSWERS = (
     Path(tempfile.gettempdir()) / f"r1mini-answers-{os.getpid()}.jsonl"
 )  # the site's exercise answers (tests only)
 NOTEBOOK_BUDGET_S = 180  # per chapter, on a 2-core CPU (STYLE.md)
+
+
+def no_compiler() -> contextlib.AbstractContextManager:
+    """Inductor's search for a C++ compiler pointed at one that does not exist, as on a machine
+    without one (imported here, not at the top: conftest sets Triton's interpreter up first)."""
+    import torch._inductor.config as inductor_config
+
+    return inductor_config.patch({"cpp.cxx": ("no-such-c++-compiler",)})
 
 
 # ---- an arithmetic task, as the task generator makes it ---------------------------------------------

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import no_compiler
 
 from r1mini.__main__ import main
 from r1mini.config import ModelConfig
@@ -212,7 +213,13 @@ def test_distillation_and_rl_on_the_student_at_equal_compute(tmp_path):
 
 @pytest.mark.cli
 def test_cli_runs_the_base_and_r1_zero_pipelines(tmp_path, capsys):
-    main(["pipeline", "base", "--preset", "nano", "--out", str(tmp_path / "base"), "--steps", "1"])
+    base = ["pipeline", "base", "--preset", "nano", "--out", str(tmp_path / "base"), "--steps", "1"]
+    with (  # --compile where torch.compile cannot run: each stage says so and trains eagerly
+        no_compiler(),
+        pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler.*runs eagerly") as warned,
+    ):
+        main([*base, "--compile"])
+    assert len([w for w in warned if "runs eagerly" in str(w.message)]) == 2
     out = capsys.readouterr().out
     assert "1-sft-reasoning: done after 1 steps" in out and "2-sft-mostly-direct: done after 1 steps" in out
     with pytest.raises(SystemExit):

@@ -10,7 +10,9 @@ shipped times come from the machine and the day that made the checkpoints).
 Stages: `r1-zero` (GRPO from `base`), `r1-cold-start` (R1's cold-start SFT of `base`) and
 `r1-reasoning-rl` (R1's reasoning RL from that cold start). `r1`'s later stages follow a newer
 recipe than the shipped `r1` (README), so they have no shipped time to compare with.
-`--steps N` stops each stage after N steps (the shipped time is then read at step N).
+`--steps N` stops each stage after N steps (the shipped time is then read at step N). `--compile`
+trains under torch.compile (`r1mini.model.compiled`); the training time then includes compiling,
+which happens in the first steps (the table says how long the first step took).
 """
 
 from __future__ import annotations
@@ -42,16 +44,19 @@ STAGES = {
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, from {tuple(STAGES)}")
     parser.add_argument("--steps", type=int, default=0, help="stop each stage after this many steps (0: all)")
+    parser.add_argument("--compile", action="store_true", help="under torch.compile (compiling is timed)")
 
 
-def run_stages(stages: list[str], steps: int, directory: Path) -> dict[str, list[Metrics]]:
+def run_stages(
+    stages: list[str], steps: int, directory: Path, compiled: bool = False
+) -> dict[str, list[Metrics]]:
     """Run `stages` (in order; the reasoning RL needs the cold start, run first if not asked for)
-    in a pipeline under `directory`; returns each asked stage's per-step metrics."""
+    in a pipeline under `directory`, compiled or not; returns each asked stage's per-step metrics."""
 
     def capped(config: Config) -> Config:  # the recipe's config, stopped after `steps` steps if asked
         return dataclasses.replace(config, steps=min(steps, config.steps)) if steps else config
 
-    pipe = Pipeline(directory, progress=False, log=lambda message: None)
+    pipe = Pipeline(directory, progress=False, log=lambda message: None, compiled=compiled)
     r1 = R1Config()
 
     def cold_start() -> Transformer:  # trained once; a second call loads the finished stage
@@ -84,7 +89,7 @@ def run(args: argparse.Namespace) -> None:
     if args.steps < 0:
         raise ValueError(f"--steps={args.steps} must be >= 0 (0: every step of the recipe)")
     with tempfile.TemporaryDirectory(prefix="r1mini-recipes-") as directory:
-        histories = run_stages(stages, args.steps, Path(directory))
+        histories = run_stages(stages, args.steps, Path(directory), args.compile)
     header = ["stage", "steps", "training now", "when shipped", "tokens read (now / shipped)", "generated"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -99,3 +104,9 @@ def run(args: argparse.Namespace) -> None:
             f"| {stage} | {done} | {now_s:.1f} s | {then_s:.1f} s | {now_read:,} / {then_read:,} "
             f"| {now_made:,} / {then_made:,} |"
         )
+    if args.compile:
+        firsts = [
+            f"{stage} {step_seconds(next(m for m in history if m.get('step', 0) > 0)):.1f} s"
+            for stage, history in histories.items()
+        ]
+        print(f"Under torch.compile; the first step, which compiles, took: {', '.join(firsts)}")

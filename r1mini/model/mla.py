@@ -180,12 +180,14 @@ class MLA(nn.Module):
 
     def _store(self, name: str, new: torch.Tensor, start_pos: int) -> None:
         """Write `new` [B, T, ...] into the cache at `start_pos`. The buffer is allocated on a prefill
-        (`start_pos == 0`) and doubled when it fills up."""
+        (`start_pos == 0`) and doubled when it fills up; under torch.compile it is allocated whole
+        (`max_seq_len`), because each growth would compile another variant of the forward."""
         batch, seq = new.shape[:2]
         end = start_pos + seq
         buf = self.cache.get(name)
         if buf is None or buf.shape[0] != batch or buf.shape[1] < end or buf.dtype != new.dtype:
-            capacity = min(self.max_seq_len, max(end, 64, 2 * (0 if buf is None else buf.shape[1])))
+            grow = max(end, 64, 2 * (0 if buf is None else buf.shape[1]))
+            capacity = self.max_seq_len if torch.compiler.is_compiling() else min(self.max_seq_len, grow)
             grown = new.new_empty(batch, capacity, *new.shape[2:])
             if start_pos:
                 grown[:, :start_pos] = buf[:, :start_pos]

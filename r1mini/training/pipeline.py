@@ -22,7 +22,8 @@ Each stage writes into its own subdirectory of the pipeline's directory: while i
 trainer's checkpoint (`<stage>/run/checkpoint`, every `checkpoint_every` steps of its config); once
 finished, its result in `<stage>/final`, written atomically (a model, or the kept samples). A
 pipeline started again skips every stage that has a `final` and resumes the stage in progress from
-its trainer's checkpoint, so a killed pipeline loses at most `checkpoint_every` steps.
+its trainer's checkpoint, so a killed pipeline loses at most `checkpoint_every` steps. With
+`compiled=True` every training stage trains its model under torch.compile (`r1mini.model.compiled`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import Any
 
 from r1mini.config import ModelConfig
 from r1mini.io.atomic import atomic_write
-from r1mini.model import Transformer
+from r1mini.model import Transformer, compile_model
 from r1mini.parallel.data import barrier, is_leader
 from r1mini.reasoning.dataset import RATERS
 from r1mini.reasoning.reward_model import RewardModel, load_reward_model, save_reward_model
@@ -240,9 +241,14 @@ class Pipeline:
     returns its result, computing it only if the stage has not finished before."""
 
     def __init__(
-        self, out_dir: str | Path, *, progress: bool = True, log: Callable[[str], None] = print
+        self,
+        out_dir: str | Path,
+        *,
+        progress: bool = True,
+        log: Callable[[str], None] = print,
+        compiled: bool = False,
     ) -> None:
-        self.out_dir, self.progress, self.log = Path(out_dir), progress, log
+        self.out_dir, self.progress, self.log, self.compiled = Path(out_dir), progress, log, compiled
 
     def history(self, stage: str) -> list[Metrics]:
         """The metrics of every step of a finished training stage."""
@@ -273,6 +279,8 @@ class Pipeline:
         else:
             run = trainer(init.clone(), config, out_dir=checkpoint.parent, progress=self.progress, **data)
             self.log(f"{stage}: {trainer.__name__}, {config.steps} steps")
+        if self.compiled:
+            compile_model(run.model)
         if until is None:
             run.run()
         else:
@@ -379,7 +387,9 @@ class Pipeline:
         """Distillation (§2.4) vs RL on the same student at equal compute; returns both students
         (and the student base they start from)."""
         student = Transformer(student_config(teacher.config))
-        sub = Pipeline(self.out_dir / "1-student-base", progress=self.progress, log=self.log)
+        sub = Pipeline(
+            self.out_dir / "1-student-base", progress=self.progress, log=self.log, compiled=self.compiled
+        )
         base = sub.base(student, config.student_base)
         traces = self.rejection("2-teacher-traces", teacher, config.traces)
         distilled = self.sft("3-distill", base, config.distill, traces)
