@@ -240,7 +240,7 @@ class GRPOTrainer(TrainingRun):
             if learned:
                 metrics["reward_preference"] = mean([rewards[i].total for i in learned])
         return Rollout(
-            tokens=gen.tokens[:, :length],
+            tokens=gen.tokens[:, :length].contiguous(),  # one layout, whatever the width (torch.compile)
             attention=positions >= starts[:, None],  # [B, T]
             response=response,
             advantages=group_advantages(totals, group, c.advantage_scale).to(positions.device),
