@@ -181,7 +181,9 @@ class MLA(nn.Module):
     def _store(self, name: str, new: torch.Tensor, start_pos: int) -> None:
         """Write `new` [B, T, ...] into the cache at `start_pos`. The buffer is allocated on a prefill
         (`start_pos == 0`) and doubled when it fills up; under torch.compile it is allocated whole
-        (`max_seq_len`), because each growth would compile another variant of the forward."""
+        (`max_seq_len`), because each growth would compile another variant of the forward (as
+        transformers' static cache does; at a long context, build the model with the
+        `max_seq_len` its run needs)."""
         batch, seq = new.shape[:2]
         end = start_pos + seq
         buf = self.cache.get(name)
