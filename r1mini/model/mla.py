@@ -188,8 +188,9 @@ class MLA(nn.Module):
         end = start_pos + seq
         buf = self.cache.get(name)
         if buf is None or buf.shape[0] != batch or buf.shape[1] < end or buf.dtype != new.dtype:
-            grow = max(end, 64, 2 * (0 if buf is None else buf.shape[1]))
-            capacity = self.max_seq_len if torch.compiler.is_compiling() else min(self.max_seq_len, grow)
+            capacity = min(self.max_seq_len, max(end, 64, 2 * (0 if buf is None else buf.shape[1])))
+            if torch.compiler.is_compiling():
+                capacity = self.max_seq_len
             grown = new.new_empty(batch, capacity, *new.shape[2:])
             if start_pos:
                 grown[:, :start_pos] = buf[:, :start_pos]
